@@ -180,7 +180,7 @@ class LocalBroker:
         started = time.monotonic()
         try:
             self._wait_until_ready(process.pid, deadline, timeout_s)
-        except LocalKafkaError:
+        except BaseException:  # also Ctrl-C: never leave a half-started broker behind
             self.stop()
             raise
         _progress(f"broker ready at {self.bootstrap_servers} in {time.monotonic() - started:.1f} s")
