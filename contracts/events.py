@@ -1,0 +1,281 @@
+"""Payloads of our internal events, one class per event type (`<context>.<entity>.<verb>`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from contracts.envelope import Frozen
+
+Kw = float
+NonNegKw = Field(ge=0, le=1e7)
+
+
+class Event(Frozen):
+    """A payload whose class knows its wire type name."""
+
+    TYPE: ClassVar[str]
+
+
+class ClockAdvanced(Event):
+    """Replay time moved to `now`; everything before it may be finalised."""
+
+    TYPE: ClassVar[str] = "sim.clock.advanced"
+    now: AwareDatetime
+    day_start: AwareDatetime
+    day_end: AwareDatetime
+
+
+class BatterySpec(Frozen):
+    power_kw: float = Field(gt=0, le=1e6)
+    energy_kwh: float = Field(gt=0, le=1e7)
+    initial_soc_pct: float = Field(ge=0, le=100)
+    reserve_soc_pct: float = Field(ge=0, le=100)
+    round_trip_efficiency: float = Field(gt=0, le=1)
+    recharge_from: AwareDatetime | None = None
+
+
+class SiteRegistered(Event):
+    """A data centre CompFlex may place work in."""
+
+    TYPE: ClassVar[str] = "compflex.site.registered"
+    site_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    zone: str = Field(min_length=1, max_length=64)
+    it_capacity_kw: float = Field(gt=0, le=1e7)
+    battery: BatterySpec | None = None
+
+
+class JobPart(Frozen):
+    """A separable share of a training batch with its own criticality."""
+
+    part_id: str = Field(min_length=1, max_length=64)
+    power_kw: float = Field(gt=0, le=1e7)
+    gpus: int = Field(ge=1, le=10_000_000)
+    critical: bool
+    migratable: bool
+
+
+class JobSubmitted(Event):
+    """A training batch CompFlex must run: whole, at one site, within its time bounds."""
+
+    TYPE: ClassVar[str] = "compflex.job.submitted"
+    job_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    home_site: str | None = None
+    earliest_start: AwareDatetime
+    deadline: AwareDatetime
+    duration_h: float = Field(gt=0, le=24 * 366)
+    carbon_target_g_per_kwh: float = Field(ge=0, le=5000)
+    parts: tuple[JobPart, ...] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _fits(self) -> JobSubmitted:
+        span_h = (self.deadline - self.earliest_start).total_seconds() / 3600
+        if span_h + 1e-9 < self.duration_h:
+            raise ValueError(f"job {self.job_id}: {self.duration_h} h does not fit before its deadline")
+        return self
+
+    @property
+    def power_kw(self) -> float:
+        return sum(p.power_kw for p in self.parts)
+
+
+class ZoneSignalPublished(Event):
+    """What a grid zone's electricity is like over one settlement period (actual, in force)."""
+
+    TYPE: ClassVar[str] = "grid.signal.published"
+    zone: str = Field(min_length=1, max_length=64)
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    renewable_pct: float = Field(ge=0, le=100)
+    carbon_g_per_kwh: float = Field(ge=0, le=5000)
+    price_gbp_per_kwh: float = Field(ge=-10, le=100)
+    stress_event_id: str | None = None
+
+
+class PlacementScheduled(Event):
+    """A job part is planned at a site over [start, end) under a confirmed Beckn order."""
+
+    TYPE: ClassVar[str] = "compflex.placement.scheduled"
+    job_id: str
+    part_id: str
+    site_id: str
+    zone: str
+    start: AwareDatetime
+    end: AwareDatetime
+    power_kw: float = Field(gt=0, le=1e7)
+    critical: bool
+    migratable: bool
+    order_id: str
+    transaction_id: str
+    order_capacity_kw: float = Field(gt=0, le=1e7)
+
+
+class CommandAction(StrEnum):
+    PAUSE_JOB = "pause_job"
+    START_JOB = "start_job"
+    BATTERY_DISCHARGE = "battery_discharge"
+    BATTERY_CHARGE = "battery_charge"
+
+
+class SiteCommandIssued(Event):
+    """An instruction to a site's actuators, effective over [start, end) of event time."""
+
+    TYPE: ClassVar[str] = "site.command.issued"
+    command_id: str
+    site_id: str
+    action: CommandAction
+    power_kw: float = Field(gt=0, le=1e7)
+    start: AwareDatetime
+    end: AwareDatetime
+    job_id: str | None = None
+    part_id: str | None = None
+    event_id: str
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ResponseDispatched(Event):
+    """CompFlex's whole answer to one stress event: what it did and what it could not do."""
+
+    TYPE: ClassVar[str] = "fulfilment.response.dispatched"
+    event_id: str
+    site_id: str
+    requested_kw: float = Field(ge=0)
+    shifted_kw: float = Field(ge=0)
+    shifted_to: tuple[str, ...] = ()
+    battery_kw: float = Field(ge=0)
+    shortfall_kw: float = Field(ge=0)
+    command_ids: tuple[str, ...]
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class MeterReadingRecorded(Event):
+    """One premise-level meter interval: grid import, with facility load and battery submeters."""
+
+    TYPE: ClassVar[str] = "metering.reading.recorded"
+    site_id: str = Field(min_length=1, max_length=64)
+    start: AwareDatetime
+    end: AwareDatetime
+    import_kwh: float = Field(ge=-1e6, le=1e6)
+    load_kwh: float = Field(ge=0, le=1e6)
+    battery_discharge_kwh: float = Field(ge=-1e6, le=1e6)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MeterReadingRecorded:
+        if self.end <= self.start:
+            raise ValueError("reading interval must have end > start")
+        if abs(self.load_kwh - self.battery_discharge_kwh - self.import_kwh) > 1e-6:
+            raise ValueError("import_kwh must equal load_kwh - battery_discharge_kwh")
+        return self
+
+
+class MeterDayClosed(Event):
+    """The site's meter has reported every interval of the day."""
+
+    TYPE: ClassVar[str] = "metering.day.closed"
+    site_id: str
+    day_start: AwareDatetime
+    day_end: AwareDatetime
+    readings: int = Field(ge=0)
+
+
+class Verdict(StrEnum):
+    DELIVERED = "delivered"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class SiteDelta(Frozen):
+    site_id: str
+    baseline_kw: float
+    metered_kw: float
+
+
+class FlexibilityVerified(Event):
+    """Measured response to one stress event against the nominated (confirmed-order) baseline."""
+
+    TYPE: ClassVar[str] = "metering.flexibility.verified"
+    event_id: str
+    order_id: str
+    transaction_id: str
+    site_id: str
+    start: AwareDatetime
+    end: AwareDatetime
+    requested_kw: float
+    baseline_kw: float
+    metered_kw: float
+    delivered_kw: float
+    delivered_kwh: float
+    delivered_pct: float
+    verdict: Verdict
+    receiving: tuple[SiteDelta, ...] = ()
+    net_system_kw: float
+
+
+class SiteSettlement(Frozen):
+    site_id: str
+    zone: str
+    energy_kwh: float
+    cost_gbp: float
+    carbon_kg: float
+    baseline_energy_kwh: float
+    baseline_cost_gbp: float
+    baseline_carbon_kg: float
+    load_kw_before_event: float
+    load_kw_after_event: float
+    import_kw_after_event: float
+    missing_readings: int
+
+
+class OrderSettlement(Frozen):
+    order_id: str
+    transaction_id: str
+    site_id: str
+    energy_kwh: float
+    cost_gbp: float
+    carbon_kg: float
+    baseline_cost_gbp: float
+    baseline_carbon_kg: float
+    flex_payment_gbp: float
+
+
+class SettlementStatementIssued(Event):
+    """The day's settlement: per-site and per-order energy, money and carbon, before vs after."""
+
+    TYPE: ClassVar[str] = "settlement.statement.issued"
+    day_start: AwareDatetime
+    day_end: AwareDatetime
+    sites: tuple[SiteSettlement, ...]
+    orders: tuple[OrderSettlement, ...]
+    shifted_kw: float
+    battery_kw: float
+    verified_kw: float
+    verified_kwh: float
+    net_system_kw: float
+    flex_payment_gbp: float
+    baseline_cost_gbp: float
+    actual_cost_gbp: float
+    baseline_carbon_kg: float
+    actual_carbon_kg: float
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (
+        ClockAdvanced,
+        SiteRegistered,
+        JobSubmitted,
+        ZoneSignalPublished,
+        PlacementScheduled,
+        SiteCommandIssued,
+        ResponseDispatched,
+        MeterReadingRecorded,
+        MeterDayClosed,
+        FlexibilityVerified,
+        SettlementStatementIssued,
+    )
+}

@@ -1,0 +1,77 @@
+"""The topic catalogue: every topic, its key, payload, single writer and consumers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    key: str
+    payload: str
+    owner: str
+    consumers: tuple[str, ...]
+    partitions: int = 3
+
+
+CLOCK = Topic("sim.clock.v1", "day", "sim.clock.advanced", "scenario-replay",
+              ("grid-signal", "planner", "site-simulator"), 1)
+SITES = Topic("compflex.sites.v1", "site_id", "compflex.site.registered", "scenario-replay",
+              ("planner", "load-shifter", "site-simulator"), 1)
+JOBS = Topic("compflex.jobs.v1", "job_id", "compflex.job.submitted", "scenario-replay",
+             ("planner",), 1)
+GRID_SIGNALS = Topic("grid.signals.v1", "zone", "grid.signal.published", "grid-signal",
+                     ("settlement",))
+BECKN_ORDERS = Topic("beckn.orders.v1", "transaction_id",
+                     "Beckn discover | select | init | confirm", "planner", ("grid-signal",))
+BECKN_UPDATES = Topic("beckn.updates.v1", "transaction_id", "Beckn update", "load-shifter",
+                      ("grid-signal",))
+BECKN_CALLBACKS = Topic("beckn.callbacks.v1", "transaction_id",
+                        "Beckn on_discover | on_select | on_init | on_confirm | on_update",
+                        "grid-signal", ("planner", "load-shifter", "metering-validator",
+                                        "settlement"))
+BECKN_STATUSES = Topic("beckn.statuses.v1", "transaction_id", "Beckn on_status", "settlement",
+                       ("planner",))
+PLACEMENTS = Topic("compflex.placements.v1", "site_id", "compflex.placement.scheduled",
+                   "planner", ("load-shifter", "site-simulator"))
+COMMANDS = Topic("site.commands.v1", "site_id", "site.command.issued", "load-shifter",
+                 ("site-simulator",))
+RESPONSES = Topic("fulfilment.responses.v1", "site_id", "fulfilment.response.dispatched",
+                  "load-shifter", ("settlement",))
+READINGS = Topic("metering.readings.v1", "site_id",
+                 "metering.reading.recorded | metering.day.closed", "site-simulator",
+                 ("metering-validator", "settlement"))
+VERIFICATIONS = Topic("metering.verifications.v1", "site_id", "metering.flexibility.verified",
+                      "metering-validator", ("settlement",))
+STATEMENTS = Topic("settlement.statements.v1", "day", "settlement.statement.issued",
+                   "settlement", (), 1)
+
+CATALOGUE: tuple[Topic, ...] = (
+    CLOCK, SITES, JOBS, GRID_SIGNALS, BECKN_ORDERS, BECKN_UPDATES, BECKN_CALLBACKS,
+    BECKN_STATUSES, PLACEMENTS, COMMANDS, RESPONSES, READINGS, VERIFICATIONS, STATEMENTS,
+)
+
+SERVICES: tuple[str, ...] = (
+    "grid-signal", "planner", "load-shifter", "metering-validator", "settlement",
+    "site-simulator",
+)
+
+
+def dead_letter_topic(service: str) -> str:
+    return f"dlq.{service}"
+
+
+def consumed_by(service: str) -> tuple[Topic, ...]:
+    return tuple(t for t in CATALOGUE if service in t.consumers)
+
+
+def owned_by(service: str) -> tuple[Topic, ...]:
+    return tuple(t for t in CATALOGUE if t.owner == service)
+
+
+def by_name(name: str) -> Topic:
+    for t in CATALOGUE:
+        if t.name == name:
+            return t
+    raise KeyError(name)

@@ -1,0 +1,38 @@
+"""Metric names shared by every service (the stream_* family)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class StreamMetrics:
+    registry: CollectorRegistry
+    consumed: Counter
+    produced: Counter
+    dead_letters: Counter
+    handler_seconds: Histogram
+    replayed: Counter
+    ready: Gauge
+
+
+def stream_metrics(registry: CollectorRegistry | None = None) -> StreamMetrics:
+    reg = registry or CollectorRegistry()
+    return StreamMetrics(
+        registry=reg,
+        consumed=Counter("stream_messages_consumed_total", "Records consumed",
+                         ["topic", "type", "outcome"], registry=reg),
+        produced=Counter("stream_messages_produced_total", "Records produced and acknowledged",
+                         ["topic"], registry=reg),
+        dead_letters=Counter("stream_dead_letters_total", "Records sent to the dead-letter topic",
+                             ["reason"], registry=reg),
+        handler_seconds=Histogram("stream_handler_duration_seconds", "Handler time per record",
+                                  registry=reg,
+                                  buckets=(1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1)),
+        replayed=Counter("stream_messages_replayed_total",
+                         "Records re-read at start-up to rebuild state (outputs suppressed)",
+                         ["topic"], registry=reg),
+        ready=Gauge("stream_ready", "1 when the consumer has joined its group", registry=reg),
+    )

@@ -1,0 +1,228 @@
+"""The one consume loop: decode -> dispatch to a pure handler -> produce, await acks -> commit.
+
+Failures never crash the loop: the record goes to `dlq.<service>` with the source topic,
+partition, offset and reason in headers. Every message id is deduplicated. At start-up each
+assigned partition is re-read from its beginning to rebuild in-memory state; records below the
+group's committed offset update state but their outputs are suppressed (they were already
+produced and acknowledged before the commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from contracts.topics import Topic, dead_letter_topic
+from services.common.codec import DecodeError, Decoded, Message, decode, encode
+from services.common.metrics import StreamMetrics
+from services.common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    kind: str
+    message_id: str
+    value: Message
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class Out:
+    topic: Topic
+    key: str
+    value: Message
+
+
+Handler = Callable[[S, Inbound], Sequence[Out]]
+
+
+class HandlerRejected(ValueError):
+    """A handler's way to refuse a message it cannot act on (goes to the dead-letter topic)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Dedupe:
+    """Remembers the last `capacity` message ids."""
+
+    def __init__(self, capacity: int = 2_000_000) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def first_time(self, message_id: str) -> bool:
+        if message_id in self._seen:
+            return False
+        self._seen[message_id] = None
+        if len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        return True
+
+
+class _Rewind(ConsumerRebalanceListener):
+    def __init__(self, runner: Runner[Any]) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:  # noqa: D102
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:  # noqa: D102
+        await self._runner._rewind(list(assigned))
+
+
+class Runner(Generic[S]):
+    """Runs one service: its state, its handler registry, its Kafka clients."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        state: S,
+        handlers: Mapping[str, Handler[S]],
+        consumes: Sequence[Topic],
+        metrics: StreamMetrics,
+        *,
+        consumer: AIOKafkaConsumer | None = None,
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.handlers = handlers
+        self.consumes = consumes
+        self.metrics = metrics
+        self.dedupe = Dedupe()
+        self._consumer = consumer
+        self._producer = producer
+        self._replay_until: dict[TopicPartition, int] = {}
+        self._stopping = asyncio.Event()
+        self.ready = False
+
+    def stop(self) -> None:
+        """Finish the current batch, commit, close (SIGTERM lands here)."""
+        self._stopping.set()
+
+    async def _rewind(self, assigned: list[TopicPartition]) -> None:
+        assert self._consumer is not None
+        for tp in assigned:
+            committed = await self._consumer.committed(tp)
+            self._replay_until[tp] = committed or 0
+        if assigned:
+            await self._consumer.seek_to_beginning(*assigned)
+        self.ready = True
+        self.metrics.ready.set(1)
+
+    def _process(self, rec: Any, replay: bool) -> list[Out | tuple[str, bytes | None, list[tuple[str, bytes]]]]:
+        """Decode and dispatch one record; returns outputs, or a dead letter triple."""
+        topic = rec.topic
+        kind = "unknown"
+        try:
+            decoded: Decoded = decode(rec.value)
+            kind = decoded.kind
+            handler = self.handlers.get(kind)
+            if handler is None:
+                raise HandlerRejected("unexpected_type", f"{kind} is not handled on {topic}")
+            if not self.dedupe.first_time(decoded.message_id):
+                self.metrics.consumed.labels(topic, kind, "duplicate").inc()
+                return []
+            inbound = Inbound(topic, rec.partition, rec.offset, rec.key, kind,
+                              decoded.message_id, decoded.value, rec.timestamp)
+            t0 = time.perf_counter()
+            outs = list(handler(self.state, inbound))
+            self.metrics.handler_seconds.observe(time.perf_counter() - t0)
+            self.metrics.consumed.labels(topic, kind, "replayed" if replay else "ok").inc()
+            return outs
+        except (DecodeError, HandlerRejected) as exc:
+            reason, detail = exc.reason, exc.detail
+        except Exception as exc:  # a handler bug must not kill the service; it is dead-lettered
+            log.exception("handler failed on %s[%d]@%d", topic, rec.partition, rec.offset)
+            reason, detail = "handler_error", f"{type(exc).__name__}: {exc}"[:500]
+        self.metrics.consumed.labels(topic, kind, "dead_letter").inc()
+        if replay:
+            return []
+        self.metrics.dead_letters.labels(reason).inc()
+        log.warning("dead letter %s[%d]@%d: %s: %s", topic, rec.partition, rec.offset, reason, detail)
+        headers = [
+            ("dlq.source.topic", topic.encode()),
+            ("dlq.source.partition", str(rec.partition).encode()),
+            ("dlq.source.offset", str(rec.offset).encode()),
+            ("dlq.reason", reason.encode()),
+            ("dlq.error", detail.encode("utf-8", "replace")[:2000]),
+        ]
+        return [("dlq", rec.key, headers)]
+
+    async def _handle_batch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
+        assert self._producer is not None and self._consumer is not None
+        sends: list[asyncio.Future[Any]] = []
+        produced: list[str] = []
+        commits: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            until = self._replay_until.get(tp, 0)
+            for rec in records:
+                replay = rec.offset < until
+                if replay:
+                    self.metrics.replayed.labels(rec.topic).inc()
+                for out in self._process(rec, replay):
+                    if replay:
+                        continue
+                    if isinstance(out, Out):
+                        name = self.settings.topic(out.topic.name)
+                        sends.append(await self._producer.send(
+                            name, encode(out.value), key=out.key.encode()))
+                    else:
+                        _, key, headers = out
+                        name = self.settings.topic(dead_letter_topic(self.settings.service_name))
+                        sends.append(await self._producer.send(
+                            name, rec.value, key=key, headers=headers))
+                    produced.append(name)
+                commits[tp] = rec.offset + 1
+        if sends:
+            await asyncio.gather(*sends)
+            for name in produced:
+                self.metrics.produced.labels(name).inc()
+        if commits:
+            await self._consumer.commit(commits)
+
+    async def run(self) -> None:
+        s = self.settings
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=True,
+                linger_ms=2, client_id=f"{s.service_name}-producer")
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(
+                bootstrap_servers=s.bootstrap_servers, group_id=s.group,
+                enable_auto_commit=False, auto_offset_reset="earliest",
+                client_id=f"{s.service_name}-consumer", fetch_max_wait_ms=50,
+                max_poll_records=s.max_batch)
+        await self._producer.start()
+        try:
+            self._consumer.subscribe([s.topic(t.name) for t in self.consumes],
+                                     listener=_Rewind(self))
+            await self._consumer.start()
+            try:
+                while not self._stopping.is_set():
+                    batch = await self._consumer.getmany(timeout_ms=s.poll_timeout_ms,
+                                                         max_records=s.max_batch)
+                    if batch:
+                        await self._handle_batch(batch)
+            finally:
+                await self._consumer.stop()
+        finally:
+            await self._producer.stop()
+            self.metrics.ready.set(0)

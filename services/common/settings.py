@@ -1,0 +1,33 @@
+"""Frozen, validated settings shared by every service (env prefix DEGFLEX_, Kafka's own names)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Built once in a service's __main__; refused at start-up when wrong."""
+
+    model_config = SettingsConfigDict(env_prefix="DEGFLEX_", frozen=True, extra="ignore")
+
+    service_name: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9-]*$")
+    bootstrap_servers: str = Field(
+        "127.0.0.1:19092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "DEGFLEX_BOOTSTRAP_SERVERS"),
+        pattern=r"^[^,\s]+:\d+(,[^,\s]+:\d+)*$",
+    )
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
+    group_id: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(0, ge=0, le=65535, description="0 disables the HTTP server")
+    poll_timeout_ms: int = Field(100, ge=1, le=60_000)
+    max_batch: int = Field(1000, ge=1, le=100_000)
+    sasl_password: SecretStr | None = None
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def group(self) -> str:
+        return self.group_id or f"{self.topic_prefix}{self.service_name}"

@@ -1,0 +1,224 @@
+"""CompFlex planner (the BAP) handlers: discover, plan, order (select/init/confirm), schedule."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from contracts.beckn.models import (
+    Action,
+    BecknMessage,
+    Buyer,
+    DiscoverFilters,
+    DiscoverMessage,
+    OnDiscoverMessage,
+    Order,
+    OrderItem,
+    OrderMessage,
+    OrderStatus,
+    Quantity,
+)
+from contracts.compute_energy.vocab import ComputeEnergyWindow, OrderLine
+from contracts.events import ClockAdvanced, JobSubmitted, PlacementScheduled, SiteRegistered
+from contracts.topics import BECKN_ORDERS, PLACEMENTS
+from services.common.beckn import Parties, order_of, request
+from services.common.codec import envelope
+from services.common.ids import stable_id
+from services.common.runner import HandlerRejected, Inbound, Out
+from services.planner.domain import OfferedWindow, Placement, plan_placements
+
+log = logging.getLogger(__name__)
+SOURCE = "planner"
+WINDOW_FILTER = "$[?(@['beckn:itemAttributes']['@type'] == 'ce:ComputeEnergyWindow')]"
+
+
+@dataclass
+class PlannerState:
+    parties: Parties
+    buyer_id: str
+    buyer_name: str
+    carbon_price_gbp_per_t: float
+    sites: dict[str, SiteRegistered] = field(default_factory=dict)
+    jobs: dict[str, JobSubmitted] = field(default_factory=dict)
+    in_flight: set[str] = field(default_factory=set)
+    discovering: str | None = None
+    orders: dict[str, tuple[Placement, ...]] = field(default_factory=dict)
+    confirmed: set[str] = field(default_factory=set)
+    completed: set[str] = field(default_factory=set)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def _send(msg: BecknMessage) -> Out:
+    return Out(BECKN_ORDERS, msg.context.transaction_id, msg)
+
+
+def on_site_registered(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """Remember a site CompFlex may use."""
+    site = m.value.payload
+    st.sites[site.site_id] = site
+    return []
+
+
+def on_job_submitted(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """Queue a batch for the next discovery."""
+    job = m.value.payload
+    st.jobs[job.job_id] = job
+    return []
+
+
+def on_clock_advanced(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """Discover windows when batches are waiting and no discovery is in flight."""
+    tick = m.value.payload
+    assert isinstance(tick, ClockAdvanced)
+    waiting = [j for j in st.jobs if j not in st.in_flight]
+    if not waiting or st.discovering is not None:
+        return []
+    txn = stable_id("discover", tick.now.isoformat())
+    st.discovering = txn
+    msg = request(st.parties, Action.DISCOVER, txn, tick.now.isoformat(), tick.now,
+                  DiscoverMessage(text_search="compute energy flexibility windows",
+                                  filters=DiscoverFilters(expression=WINDOW_FILTER)))
+    return [_send(msg)]
+
+
+def _windows(msg: OnDiscoverMessage) -> tuple[str, list[OfferedWindow]]:
+    out, seller = [], ""
+    for cat in msg.catalogs:
+        seller = cat.provider_id
+        for item in cat.items:
+            a = item.item_attributes
+            if isinstance(a, ComputeEnergyWindow):
+                out.append(OfferedWindow(item.id, a.grid_zone, a.start, a.end,
+                                         a.price_gbp_per_kwh, a.carbon_intensity_g_per_kwh,
+                                         a.capacity_kw))
+    return seller, out
+
+
+def _order(st: PlannerState, seller: str, site_id: str, placements: Sequence[Placement]) -> Order:
+    site = st.sites[site_id]
+    items = []
+    for p in placements:
+        gpus = sum(part.gpus for part in p.job.parts)
+        for seg in p.segments:
+            items.append(OrderItem(
+                line_id=f"{p.job.job_id}@{seg.window.item_id}",
+                ordered_item=seg.window.item_id,
+                quantity=Quantity(unit_quantity=p.job.power_kw),
+                attributes=OrderLine(
+                    site_id=site_id, grid_zone=site.zone, slot_start=seg.start, slot_end=seg.end,
+                    compute_load_kw=p.job.power_kw,
+                    capacity_kw=min(site.it_capacity_kw, seg.window.capacity_kw),
+                    gpu_hours=round(gpus * seg.hours, 3),
+                    energy_kwh=round(p.job.power_kw * seg.hours, 3),
+                    carbon_target_g_per_kwh=p.job.carbon_target_g_per_kwh,
+                    job_ids=(p.job.job_id,))))
+    day = placements[0].start.strftime("%Y%m%d")
+    return Order(id=f"order-{site_id}-{day}", status=OrderStatus.CREATED, seller=seller,
+                 buyer=Buyer(id=st.buyer_id, display_name=st.buyer_name), items=tuple(items))
+
+
+def on_discover_results(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """Plan the waiting batches on the discovered windows; select one order per site."""
+    msg: BecknMessage = m.value
+    if msg.context.transaction_id != st.discovering:
+        raise HandlerRejected("unexpected_callback", "on_discover for no discovery in flight")
+    st.discovering = None
+    assert isinstance(msg.message, OnDiscoverMessage)
+    seller, windows = _windows(msg.message)
+    waiting = [j for k, j in sorted(st.jobs.items()) if k not in st.in_flight]
+    plan = plan_placements(waiting, list(st.sites.values()), windows, st.carbon_price_gbp_per_t)
+    for job_id, why in plan.unplaced:
+        log.warning("batch %s not placed: %s", job_id, why)
+        st.refused[job_id] = why
+    by_site: dict[str, list[Placement]] = {}
+    for p in plan.placements:
+        by_site.setdefault(p.site.site_id, []).append(p)
+        st.in_flight.add(p.job.job_id)
+    outs = []
+    at = msg.context.timestamp
+    for site_id, placements in sorted(by_site.items()):
+        order = _order(st, seller, site_id, placements)
+        txn = stable_id("order", order.id)
+        st.orders[txn] = tuple(placements)
+        outs.append(_send(request(st.parties, Action.SELECT, txn, order.id, at,
+                                  OrderMessage(order=order))))
+    return outs
+
+
+def _next(st: PlannerState, m: Inbound, action: Action) -> Sequence[Out]:
+    msg: BecknMessage = m.value
+    txn = msg.context.transaction_id
+    if txn not in st.orders:
+        raise HandlerRejected("unknown_transaction", f"{txn} is not one of our orders")
+    order = order_of(msg)
+    if msg.error is not None or order.status == OrderStatus.REJECTED:
+        reason = msg.error.message if msg.error else "rejected"
+        log.warning("order %s refused at %s: %s", order.id, msg.context.action.value, reason)
+        for p in st.orders[txn]:
+            st.refused[p.job.job_id] = reason
+        return []
+    return [_send(request(st.parties, action, txn, order.id, msg.context.timestamp,
+                          OrderMessage(order=order.model_copy(
+                              update={"status": OrderStatus.CREATED})))) ]
+
+
+def on_select_quote(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """A priced quote came back: initialise the order."""
+    return _next(st, m, Action.INIT)
+
+
+def on_init_terms(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """Terms are set: confirm the order."""
+    return _next(st, m, Action.CONFIRM)
+
+
+def on_order_confirmed(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """The grid confirmed capacity: schedule every part of the order's batches at the site."""
+    msg: BecknMessage = m.value
+    txn = msg.context.transaction_id
+    if txn not in st.orders:
+        raise HandlerRejected("unknown_transaction", f"{txn} is not one of our orders")
+    order = order_of(msg)
+    if msg.error is not None or order.status != OrderStatus.CONFIRMED:
+        log.warning("order %s not confirmed", order.id)
+        return []
+    st.confirmed.add(txn)
+    outs = []
+    for p in st.orders[txn]:
+        caps = [i.attributes.confirmed_capacity_kw or 0.0 for i in order.items
+                if p.job.job_id in i.attributes.job_ids]
+        for part in p.job.parts:
+            ev = PlacementScheduled(
+                job_id=p.job.job_id, part_id=part.part_id, site_id=p.site.site_id,
+                zone=p.site.zone, start=p.start, end=p.end, power_kw=part.power_kw,
+                critical=part.critical, migratable=part.migratable, order_id=order.id or "",
+                transaction_id=txn, order_capacity_kw=min(caps))
+            eid = stable_id("placement", txn, p.job.job_id, part.part_id)
+            outs.append(Out(PLACEMENTS, p.site.site_id,
+                            envelope(ev, id=eid, time=msg.context.timestamp, source=SOURCE)))
+    return outs
+
+
+def on_update_ignored(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """Stress events and update answers are the load-shifter's business."""
+    return []
+
+
+def on_order_completed(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """Settlement closed the transaction."""
+    st.completed.add(m.value.context.transaction_id)
+    return []
+
+
+HANDLERS = {
+    "compflex.site.registered": on_site_registered,
+    "compflex.job.submitted": on_job_submitted,
+    "sim.clock.advanced": on_clock_advanced,
+    "beckn.on_discover": on_discover_results,
+    "beckn.on_select": on_select_quote,
+    "beckn.on_init": on_init_terms,
+    "beckn.on_confirm": on_order_confirmed,
+    "beckn.on_update": on_update_ignored,
+    "beckn.on_status": on_order_completed,
+}

@@ -1,0 +1,306 @@
+"""The replay driver (I/O): topics, service processes, the clock with its barrier, outputs.
+
+Replay time advances in ticks. After each tick the driver waits until every consumer group
+has committed everything on every topic it reads (a conservative co-simulation barrier), so
+each tick's consequences are complete before the next: the same inputs give the same
+results at any speed. Services themselves only ever read time from events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from contracts.envelope import Envelope
+from contracts.events import (
+    ClockAdvanced,
+    SettlementStatementIssued,
+)
+from contracts.scenario import Scenario
+from contracts.topics import (
+    BECKN_CALLBACKS,
+    BECKN_ORDERS,
+    BECKN_STATUSES,
+    BECKN_UPDATES,
+    CATALOGUE,
+    CLOCK,
+    COMMANDS,
+    JOBS,
+    SERVICES,
+    SITES,
+    STATEMENTS,
+    consumed_by,
+    dead_letter_topic,
+)
+from services.common.codec import encode, envelope
+from services.common.ids import stable_id
+from services.replay.domain import jobs_of, sites_of, tick_times
+
+SOURCE = "scenario-replay"
+MODULES = {s: f"services.{s.replace('-', '_')}" for s in SERVICES}
+Progress = Callable[[str], None]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServiceProcs:
+    """The six services as separate OS processes."""
+
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def start(self, bootstrap: str, prefix: str, sc: Scenario, scenario_path: Path,
+              log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        bap, bpp = sc.participants.bap, sc.participants.bpp
+        for name in SERVICES:
+            port = free_port()
+            env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                   "DEGFLEX_TOPIC_PREFIX": prefix, "DEGFLEX_HTTP_PORT": str(port),
+                   "DEGFLEX_SCENARIO": str(scenario_path), "DEGFLEX_BAP_ID": bap.id,
+                   "DEGFLEX_BAP_URI": bap.uri, "DEGFLEX_BPP_ID": bpp.id,
+                   "DEGFLEX_BPP_URI": bpp.uri, "DEGFLEX_BUYER_ID": bap.buyer_id or bap.id,
+                   "DEGFLEX_BUYER_NAME": bap.name,
+                   "DEGFLEX_CARBON_PRICE_GBP_PER_TONNE": str(sc.carbon_price_gbp_per_tonne),
+                   "DEGFLEX_METER_RESOLUTION_S": str(sc.meter_resolution_minutes * 60)}
+            log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", MODULES[name]], env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+            self.ports[name] = port
+
+    def wait_ready(self, timeout_s: float, log_dir: Path) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = set(self.procs)
+        while pending:
+            for name in sorted(pending):
+                proc = self.procs[name]
+                if proc.poll() is not None:
+                    tail = (log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+                try:
+                    url = f"http://127.0.0.1:{self.ports[name]}/readyz"
+                    with urllib.request.urlopen(url, timeout=1) as r:
+                        if r.status == 200:
+                            pending.discard(name)
+                except OSError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(f"services not ready after {timeout_s:.0f} s: {sorted(pending)}")
+            time.sleep(0.1)
+
+    def stop(self, timeout_s: float = 15) -> dict[str, int | None]:
+        for p in self.procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for p in self.procs.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        return {n: p.returncode for n, p in self.procs.items()}
+
+
+async def create_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        names = [(prefix + t.name, t.partitions) for t in CATALOGUE]
+        names += [(prefix + dead_letter_topic(s), 1) for s in SERVICES]
+        new = [NewTopic(n, p, 1) for n, p in names if n not in existing]
+        if new:
+            await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, starts_with: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        old = [t for t in await admin.list_topics() if t.startswith(starts_with)]
+        if old:
+            await admin.delete_topics(old)
+        return len(old)
+    finally:
+        await admin.close()
+
+
+class Barrier:
+    """Waits until every consumer group has committed the end of every topic it reads."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._prefix = prefix
+        self._groups: dict[str, list[TopicPartition]] = {}
+
+    async def start(self) -> None:
+        await self._admin.start()
+        await self._probe.start()
+        for svc in SERVICES:
+            tps = []
+            for t in consumed_by(svc):
+                name = self._prefix + t.name
+                tps += [TopicPartition(name, p) for p in range(t.partitions)]
+            self._groups[self._prefix + svc] = tps
+
+    async def close(self) -> None:
+        await self._probe.stop()
+        await self._admin.close()
+
+    async def _ends(self) -> dict[TopicPartition, int]:
+        tps = sorted({tp for tps in self._groups.values() for tp in tps})
+        return await self._probe.end_offsets(tps)
+
+    async def quiescent(self) -> bool:
+        before = await self._ends()
+        committed = {g: await self._admin.list_consumer_group_offsets(g) for g in self._groups}
+        after = await self._ends()
+        if before != after:
+            return False
+        for g, tps in self._groups.items():
+            for tp in tps:
+                c = committed[g].get(tp)
+                if after[tp] > (c.offset if c is not None and c.offset >= 0 else 0):
+                    return False
+        return True
+
+    async def wait(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not await self.quiescent():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"services did not settle within {timeout_s:.0f} s")
+            await asyncio.sleep(0.005)
+
+
+async def replay_day(sc: Scenario, bootstrap: str, prefix: str, speed: float,
+                     progress: Progress) -> None:
+    """Publish the inventory and drive the clock through the day, tick by tick."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    barrier = Barrier(bootstrap, prefix)
+    await producer.start()
+    await barrier.start()
+    try:
+        async def publish(topic: str, key: str, value: Any) -> None:
+            await producer.send_and_wait(prefix + topic, encode(value), key=key.encode())
+
+        for s in sites_of(sc):
+            await publish(SITES.name, s.site_id, envelope(
+                s, id=stable_id("site", sc.day, s.site_id), time=sc.day_start, source=SOURCE))
+        await barrier.wait()
+        ticks = tick_times(sc)
+        discovery = sc.at(sc.discovery_at)
+        wall0, ev0 = time.monotonic(), ticks[0]
+        last_hour = -1
+        for t in ticks:
+            if speed > 0:
+                due = wall0 + (t - ev0).total_seconds() / speed
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if t == discovery:
+                for j in jobs_of(sc):
+                    await publish(JOBS.name, j.job_id, envelope(
+                        j, id=stable_id("job", j.job_id), time=t, source=SOURCE))
+            tick = ClockAdvanced(now=t, day_start=sc.day_start, day_end=sc.day_end)
+            await publish(CLOCK.name, sc.day.isoformat(), envelope(
+                tick, id=stable_id("tick", t.isoformat()), time=t, source=SOURCE))
+            await barrier.wait()
+            hour = int((t - sc.day_start).total_seconds() // 3600)
+            if hour != last_hour and hour % 2 == 0:
+                last_hour = hour
+                progress(f"replayed to {t:%H:%M} ({hour / 24:.0%} of the day)")
+    finally:
+        await barrier.close()
+        await producer.stop()
+
+
+async def read_topics(bootstrap: str, names: list[str]) -> list[Any]:
+    """Every record currently on the topics, in (timestamp, topic, partition, offset) order."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                         auto_offset_reset="earliest")
+    await c.start()
+    try:
+        parts = []
+        for n in names:
+            ps = c.partitions_for_topic(n)
+            if ps is None:
+                await c._client.force_metadata_update()  # noqa: SLF001 - new topics
+                ps = c.partitions_for_topic(n) or set()
+            parts += [TopicPartition(n, p) for p in sorted(ps)]
+        if not parts:
+            return []
+        c.assign(parts)
+        ends = await c.end_offsets(parts)
+        await c.seek_to_beginning(*parts)
+        out: list[Any] = []
+        async def behind() -> bool:
+            for tp in parts:
+                if await c.position(tp) < ends[tp]:
+                    return True
+            return False
+
+        while await behind():
+            batch = await c.getmany(timeout_ms=500)
+            for recs in batch.values():
+                out.extend(recs)
+        return sorted(out, key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
+    finally:
+        await c.stop()
+
+
+async def wait_statement(bootstrap: str, prefix: str, timeout_s: float) -> SettlementStatementIssued:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        recs = await read_topics(bootstrap, [prefix + STATEMENTS.name])
+        if recs:
+            env = Envelope[SettlementStatementIssued].model_validate_json(recs[-1].value)
+            return env.payload
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"no settlement statement within {timeout_s:.0f} s")
+
+
+def latency_ms(records: list[Any], prefix: str) -> float | None:
+    """Stress event published -> last of its shift commands published (record timestamps)."""
+    stress: dict[str, int] = {}
+    done: dict[str, int] = {}
+    for r in records:
+        doc = json.loads(r.value)
+        if r.topic == prefix + BECKN_CALLBACKS.name and doc["context"]["action"] == "on_update":
+            attrs = doc["message"]["order"].get("beckn:orderAttributes", {})
+            if attrs.get("@type") == "ce:GridStressEvent":
+                stress.setdefault(attrs["eventId"], r.timestamp)
+        elif r.topic == prefix + COMMANDS.name:
+            eid = doc["payload"]["event_id"]
+            done[eid] = max(done.get(eid, 0), r.timestamp)
+    lat = [done[e] - t for e, t in stress.items() if e in done]
+    return float(max(lat)) if lat else None
+
+
+BECKN_TOPICS = [BECKN_ORDERS.name, BECKN_CALLBACKS.name, BECKN_UPDATES.name, BECKN_STATUSES.name]
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat()

@@ -1,0 +1,12 @@
+"""Run settlement: `python -m services.settlement`."""
+
+import asyncio
+
+from services.common.service import configure_logging, run_service
+from services.settlement.bootstrap import bootstrap
+from services.settlement.settings import SettlementSettings
+
+if __name__ == "__main__":
+    settings = SettlementSettings()
+    configure_logging(settings.service_name)
+    asyncio.run(run_service(bootstrap(settings)))
