@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.compute_energy.vocab import (
     ComputeEnergyWindow,
@@ -196,6 +196,14 @@ class BecknMessage(_M):
     context: Context
     message: OrderMessage | OnDiscoverMessage | DiscoverMessage
     error: Error | None = None
+
+    @model_validator(mode="after")
+    def _body_fits_action(self) -> BecknMessage:
+        want = {Action.DISCOVER: DiscoverMessage, Action.ON_DISCOVER: OnDiscoverMessage}.get(
+            self.context.action, OrderMessage)
+        if not isinstance(self.message, want):
+            raise ValueError(f"{self.context.action.value} must carry {want.__name__}")
+        return self
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

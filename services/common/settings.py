@@ -9,7 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """Built once in a service's __main__; refused at start-up when wrong."""
 
-    model_config = SettingsConfigDict(env_prefix="DEGFLEX_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DEGFLEX_", frozen=True, extra="ignore",
+                                      populate_by_name=True)
 
     service_name: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9-]*$")
     bootstrap_servers: str = Field(

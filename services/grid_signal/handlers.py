@@ -214,9 +214,13 @@ def on_update(st: GridState, m: Inbound) -> Sequence[Out]:
     act = order.attributes
     if not isinstance(act, FlexibilityAction):
         raise HandlerRejected("invalid_update", "update carries no FlexibilityAction")
-    held = st.confirmed.get(order.id)
-    accepted = held is not None
-    if held is not None and act.role == "receiving_site":
+    held = st.confirmed.get(order.id or "")
+    if held is None:
+        return [_callback(reply(msg, OrderMessage(order=order.model_copy(
+            update={"attributes": act.model_copy(update={"accepted": False})})),
+            error=("30010", f"order {order.id} is not confirmed here")))]
+    accepted = True
+    if act.role == "receiving_site":
         cap = min((i.attributes.confirmed_capacity_kw or 0.0) for i in order_of(held).items)
         accepted = act.new_compute_load_kw <= cap + 1e-9
     answer = order.model_copy(update={"attributes": act.model_copy(update={"accepted": accepted})})
