@@ -9,42 +9,48 @@ from dataclasses import dataclass
 class Topic:
     name: str
     key: str
-    payload: str
+    types: tuple[str, ...]
     owner: str
     consumers: tuple[str, ...]
     partitions: int = 3
 
+    @property
+    def payload(self) -> str:
+        """The record types allowed on the topic, as one readable string."""
+        return " | ".join(self.types)
 
-CLOCK = Topic("sim.clock.v1", "day", "sim.clock.advanced", "scenario-replay",
+
+CLOCK = Topic("sim.clock.v1", "day", ("sim.clock.advanced",), "scenario-replay",
               ("grid-signal", "planner", "site-simulator"), 1)
-SITES = Topic("compflex.sites.v1", "site_id", "compflex.site.registered", "scenario-replay",
+SITES = Topic("compflex.sites.v1", "site_id", ("compflex.site.registered",), "scenario-replay",
               ("planner", "load-shifter", "site-simulator"), 1)
-JOBS = Topic("compflex.jobs.v1", "job_id", "compflex.job.submitted", "scenario-replay",
+JOBS = Topic("compflex.jobs.v1", "job_id", ("compflex.job.submitted",), "scenario-replay",
              ("planner",), 1)
-GRID_SIGNALS = Topic("grid.signals.v1", "zone", "grid.signal.published", "grid-signal",
+GRID_SIGNALS = Topic("grid.signals.v1", "zone", ("grid.signal.published",), "grid-signal",
                      ("settlement",))
 BECKN_ORDERS = Topic("beckn.orders.v1", "transaction_id",
-                     "Beckn discover | select | init | confirm", "planner", ("grid-signal",))
-BECKN_UPDATES = Topic("beckn.updates.v1", "transaction_id", "Beckn update", "load-shifter",
+                     ("beckn.discover", "beckn.select", "beckn.init", "beckn.confirm"), "planner", ("grid-signal",))
+BECKN_UPDATES = Topic("beckn.updates.v1", "transaction_id", ("beckn.update",), "load-shifter",
                       ("grid-signal",))
 BECKN_CALLBACKS = Topic("beckn.callbacks.v1", "transaction_id",
-                        "Beckn on_discover | on_select | on_init | on_confirm | on_update",
+                        ("beckn.on_discover", "beckn.on_select", "beckn.on_init",
+                         "beckn.on_confirm", "beckn.on_update"),
                         "grid-signal", ("planner", "load-shifter", "metering-validator",
                                         "settlement"))
-BECKN_STATUSES = Topic("beckn.statuses.v1", "transaction_id", "Beckn on_status", "settlement",
+BECKN_STATUSES = Topic("beckn.statuses.v1", "transaction_id", ("beckn.on_status",), "settlement",
                        ("planner",))
-PLACEMENTS = Topic("compflex.placements.v1", "site_id", "compflex.placement.scheduled",
+PLACEMENTS = Topic("compflex.placements.v1", "site_id", ("compflex.placement.scheduled",),
                    "planner", ("load-shifter", "site-simulator"))
-COMMANDS = Topic("site.commands.v1", "site_id", "site.command.issued", "load-shifter",
+COMMANDS = Topic("site.commands.v1", "site_id", ("site.command.issued",), "load-shifter",
                  ("site-simulator",))
-RESPONSES = Topic("fulfilment.responses.v1", "site_id", "fulfilment.response.dispatched",
+RESPONSES = Topic("fulfilment.responses.v1", "site_id", ("fulfilment.response.dispatched",),
                   "load-shifter", ("settlement",))
 READINGS = Topic("metering.readings.v1", "site_id",
-                 "metering.reading.recorded | metering.day.closed", "site-simulator",
+                 ("metering.reading.recorded", "metering.day.closed"), "site-simulator",
                  ("metering-validator", "settlement"))
-VERIFICATIONS = Topic("metering.verifications.v1", "site_id", "metering.flexibility.verified",
+VERIFICATIONS = Topic("metering.verifications.v1", "site_id", ("metering.flexibility.verified",),
                       "metering-validator", ("settlement",))
-STATEMENTS = Topic("settlement.statements.v1", "day", "settlement.statement.issued",
+STATEMENTS = Topic("settlement.statements.v1", "day", ("settlement.statement.issued",),
                    "settlement", (), 1)
 
 CATALOGUE: tuple[Topic, ...] = (

@@ -110,6 +110,7 @@ class Runner(Generic[S]):
         self._consumer = consumer
         self._producer = producer
         self._replay_until: dict[TopicPartition, int] = {}
+        self._allowed = {settings.topic(t.name): frozenset(t.types) for t in consumes}
         self._stopping = asyncio.Event()
         self.ready = False
 
@@ -135,7 +136,7 @@ class Runner(Generic[S]):
             decoded: Decoded = decode(rec.value)
             kind = decoded.kind
             handler = self.handlers.get(kind)
-            if handler is None:
+            if handler is None or kind not in self._allowed.get(topic, frozenset()):
                 raise HandlerRejected("unexpected_type", f"{kind} is not handled on {topic}")
             if not self.dedupe.first_time(decoded.message_id):
                 self.metrics.consumed.labels(topic, kind, "duplicate").inc()
