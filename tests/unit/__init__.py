@@ -1,0 +1,1 @@
+"""Unit tier: pure domain rules and handlers, no network, no broker."""
