@@ -284,3 +284,34 @@ def inbound(value: Envelope[Any] | BecknMessage, topic: str = "test.topic") -> I
         kind, message_id = value.type, value.id
     return Inbound(topic=topic, partition=0, offset=0, key=None, kind=kind,
                    message_id=message_id, value=value, timestamp_ms=0)
+
+
+# ---- the seed day metered hourly (the hours align with every price block) ---------------------
+
+
+def hourly_readings(spans: dict[str, tuple[float, float]],
+                    site_id: str) -> list[MeterReadingRecorded]:
+    """A whole day of hourly readings: (load kWh, battery discharge kWh) for the hours given
+    by their start, nothing otherwise."""
+    out = []
+    for h in range(24):
+        start, end = f"{h:02d}:00", f"{h + 1:02d}:00"
+        load, batt = spans.get(start, (0.0, 0.0))
+        out.append(reading(site_id, start, end, load, batt))
+    return out
+
+
+def seed_cambridge_readings() -> list[MeterReadingRecorded]:
+    """Batch-a 10-16 with the sweep moved away and the battery at 150 kW during 14-16, then the
+    22:00 recharge: 200 kW for 1 h 40 min = 333.33 kWh."""
+    return hourly_readings({
+        **{f"{h}:00": (1200, 0) for h in (10, 11, 12, 13)},
+        "14:00": (900, 150), "15:00": (900, 150),  # sweep moved, battery at 150 kW
+        "22:00": (0, -200), "23:00": (0, -400 / 3),  # 200 kWh, then 200 kW x 40 min
+    }, CAMBRIDGE)
+
+
+def seed_manchester_readings() -> list[MeterReadingRecorded]:
+    """Batch-b 14-18 at 1200 kW plus batch-a/sweep's 300 kW during 14-16."""
+    return hourly_readings({"14:00": (1500, 0), "15:00": (1500, 0), "16:00": (1200, 0),
+                            "17:00": (1200, 0)}, MANCHESTER)
