@@ -1,0 +1,187 @@
+"""Settlement handlers: the day settles once, when every piece is in, and closes each order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contracts.beckn.models import Action, BecknMessage, OrderMessage, OrderStatus
+from contracts.compute_energy.vocab import SettlementMetrics
+from contracts.events import (
+    FlexibilityVerified,
+    MeterDayClosed,
+    ResponseDispatched,
+    SettlementStatementIssued,
+    SiteDelta,
+    Verdict,
+)
+from contracts.topics import BECKN_STATUSES, STATEMENTS
+from services.grid_signal.domain import zone_signals
+from services.settlement.handlers import (
+    SettlementState,
+    on_day_closed,
+    on_grid_update,
+    on_order_confirmed,
+    on_reading,
+    on_response,
+    on_signal,
+    on_verified,
+)
+
+from .factories import (
+    CAMBRIDGE,
+    CAMBRIDGE_TXN,
+    MANCHESTER,
+    MANCHESTER_TXN,
+    STRESS_ID,
+    at,
+    beckn,
+    cambridge_order,
+    env,
+    inbound,
+    manchester_order,
+    seed,
+    seed_cambridge_readings,
+    seed_manchester_readings,
+    stress_update,
+)
+
+
+def _verified(delivered_kw: float = 450, pct: float = 100) -> FlexibilityVerified:
+    return FlexibilityVerified(
+        event_id=STRESS_ID, order_id="order-cambridge-east-20251117",
+        transaction_id=CAMBRIDGE_TXN, site_id=CAMBRIDGE, start=at("14:00"), end=at("16:00"),
+        requested_kw=450, baseline_kw=1200, metered_kw=1200 - delivered_kw,
+        delivered_kw=delivered_kw, delivered_kwh=delivered_kw * 2, delivered_pct=pct,
+        verdict=Verdict.DELIVERED,
+        receiving=(SiteDelta(site_id=MANCHESTER, baseline_kw=1200, metered_kw=1500),),
+        net_system_kw=delivered_kw - 300)
+
+
+def _response() -> ResponseDispatched:
+    return ResponseDispatched(event_id=STRESS_ID, site_id=CAMBRIDGE, requested_kw=450,
+                              shifted_kw=300, shifted_to=(MANCHESTER,), battery_kw=150,
+                              shortfall_kw=0, command_ids=("c1", "c2", "c3", "c4"),
+                              start=at("14:00"), end=at("16:00"))
+
+
+def _closed(site_id: str) -> MeterDayClosed:
+    return MeterDayClosed(site_id=site_id, day_start=at("00:00"), day_end=at("24:00"),
+                          readings=24)
+
+
+@pytest.fixture
+def ledger() -> SettlementState:
+    """Everything of the seed day but the response record, which is left for the test."""
+    st = SettlementState()
+    for zone in ("UK-EAST", "UK-NW"):
+        for s in zone_signals(seed(), zone):
+            assert on_signal(st, inbound(env(s))) == []
+    for txn, order in ((CAMBRIDGE_TXN, cambridge_order(OrderStatus.CONFIRMED, confirmed=True)),
+                       (MANCHESTER_TXN, manchester_order(OrderStatus.CONFIRMED, confirmed=True))):
+        on_order_confirmed(st, inbound(beckn(Action.ON_CONFIRM, txn, order)))
+    on_grid_update(st, inbound(stress_update()))
+    for r in [*seed_cambridge_readings(), *seed_manchester_readings()]:
+        on_reading(st, inbound(env(r)))
+    assert on_day_closed(st, inbound(env(_closed(CAMBRIDGE)))) == []
+    assert on_day_closed(st, inbound(env(_closed(MANCHESTER)))) == []  # not verified yet
+    assert on_verified(st, inbound(env(_verified()))) == []  # no response record yet
+    return st
+
+
+def _statement(outs: Any) -> SettlementStatementIssued:
+    first, *_ = outs
+    assert first.topic == STATEMENTS and first.key == "2025-11-17"
+    assert isinstance(first.value.payload, SettlementStatementIssued)
+    return first.value.payload
+
+
+def _statuses(outs: Any) -> list[BecknMessage]:
+    return [o.value for o in outs if o.topic == BECKN_STATUSES]
+
+
+def _metrics(msg: BecknMessage) -> SettlementMetrics:
+    assert isinstance(msg.message, OrderMessage)
+    assert msg.message.order.status == OrderStatus.COMPLETED
+    m = msg.message.order.attributes
+    assert isinstance(m, SettlementMetrics)
+    return m
+
+
+def test_the_day_settles_when_the_last_piece_arrives(ledger: SettlementState) -> None:
+    outs = on_response(ledger, inbound(env(_response())))
+
+    st = _statement(outs)
+    assert (st.day_start, st.day_end) == (at("00:00"), at("24:00"))
+    assert st.baseline_cost_gbp == pytest.approx(1248.00)  # 489.60 + 316.80 + 441.60
+    assert st.actual_cost_gbp == pytest.approx(1207.733333)  # 489.60 + 198 + 23.33 + 496.80
+    assert st.baseline_carbon_kg == pytest.approx(1512)  # 432 + 552 + 528
+    assert st.actual_carbon_kg == pytest.approx(1414.333333)  # 432 + 345 + 43.33 + 594
+    assert st.flex_payment_gbp == pytest.approx(135)  # £150/MWh x 0.9 MWh x 1.0
+    assert (st.shifted_kw, st.battery_kw) == (300, 150)
+    assert (st.verified_kw, st.verified_kwh, st.net_system_kw) == (450, 900, 150)
+    assert [s.site_id for s in st.sites] == [CAMBRIDGE, MANCHESTER]
+    assert [(o.site_id, o.flex_payment_gbp) for o in st.orders] == [(CAMBRIDGE, 135),
+                                                                    (MANCHESTER, 0)]
+    assert all(s.missing_readings == 0 for s in st.sites)
+
+
+def test_each_order_is_closed_with_its_metrics(ledger: SettlementState) -> None:
+    cambridge, manchester = _statuses(on_response(ledger, inbound(env(_response()))))
+
+    assert cambridge.context.action == Action.ON_STATUS
+    assert cambridge.context.transaction_id == CAMBRIDGE_TXN
+    assert cambridge.context.timestamp == at("24:00")
+    c = _metrics(cambridge)
+    assert (c.cost_gbp, c.baseline_cost_gbp) == (710.93, 806.40)  # to the penny
+    assert (c.carbon_kg, c.baseline_carbon_kg) == (820.333, 984.0)  # to the gram
+    assert c.verified_flexibility_kwh == 900
+    assert c.delivered_pct == 100
+    assert c.flex_payment_gbp == 135
+    assert manchester.context.transaction_id == MANCHESTER_TXN
+    m = _metrics(manchester)
+    assert (m.energy_kwh, m.cost_gbp) == (5400, 496.80)
+    assert (m.verified_flexibility_kwh, m.delivered_pct, m.flex_payment_gbp) == (0, None, 0)
+
+
+def test_the_day_settles_once(ledger: SettlementState) -> None:
+    on_response(ledger, inbound(env(_response())))
+
+    assert on_response(ledger, inbound(env(_response()))) == []
+    assert on_day_closed(ledger, inbound(env(_closed(MANCHESTER)))) == []
+
+
+def test_a_partial_delivery_is_paid_by_its_performance_factor(ledger: SettlementState) -> None:
+    on_verified(ledger, inbound(env(_verified(delivered_kw=337.5, pct=75))))
+
+    st = _statement(on_response(ledger, inbound(env(_response()))))
+
+    assert st.flex_payment_gbp == pytest.approx(50.625)  # £150/MWh x 0.675 MWh x 0.5
+
+
+def test_a_missing_signal_period_holds_the_day_back() -> None:
+    st = SettlementState()
+    for zone in ("UK-EAST", "UK-NW"):
+        for s in zone_signals(seed(), zone):
+            if (zone, s.period_start) != ("UK-NW", at("23:30")):
+                on_signal(st, inbound(env(s)))
+    on_order_confirmed(st, inbound(beckn(Action.ON_CONFIRM, MANCHESTER_TXN,
+                                         manchester_order(OrderStatus.CONFIRMED,
+                                                          confirmed=True))))
+    for r in seed_manchester_readings():
+        on_reading(st, inbound(env(r)))
+
+    assert on_day_closed(st, inbound(env(_closed(MANCHESTER)))) == []
+    (last,) = [s for s in zone_signals(seed(), "UK-NW") if s.period_start == at("23:30")]
+    outs = on_signal(st, inbound(env(last)))
+    assert _statement(outs).actual_cost_gbp == pytest.approx(496.80)  # no event: Manchester only
+
+
+def test_unconfirmed_orders_are_not_settled() -> None:
+    st = SettlementState()
+    on_order_confirmed(st, inbound(beckn(Action.ON_CONFIRM, CAMBRIDGE_TXN,
+                                         cambridge_order(OrderStatus.REJECTED))))
+
+    assert st.orders == {}
+    assert on_day_closed(st, inbound(env(_closed(CAMBRIDGE)))) == []
