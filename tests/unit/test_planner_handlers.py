@@ -240,3 +240,28 @@ def test_two_batches_sharing_a_window_at_one_site_are_granted() -> None:
     (answer,) = grid_on_select(GridState.from_scenario(seed()), inbound(select))
 
     assert answer.value.error is None  # 1200 kW of load fits the 1500 kW window
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: planner._order names an order after its site and day only, so a batch planned at a "
+    "later discovery for a site already ordered that day reuses the order id, transaction id "
+    "and select message_id: the grid's Dedupe drops the select as a duplicate (or on_confirm "
+    "rejects duplicate_order) and st.orders[txn] is overwritten, losing the first batch's "
+    "placements"))
+def test_a_batch_discovered_later_gets_an_order_of_its_own() -> None:
+    st = _planner(BATCH_A)
+    (first,) = _discovered(st)
+    late = _job("batch-c", "16:00", 2, "18:00",
+                JobPart(part_id="p", power_kw=500, gpus=1, critical=True, migratable=False),
+                home=CAMBRIDGE)
+    on_job_submitted(st, inbound(env(late)))
+    (discover,) = _sent(on_clock_advanced(st, inbound(tick("09:00"))))
+    results = beckn(Action.ON_DISCOVER, discover.context.transaction_id, seed_catalog(),
+                    message_id=discover.context.message_id, timestamp=at("09:00"))
+
+    (later,) = _sent(on_discover_results(st, inbound(results)))
+
+    assert [i.line_id for i in _order(later).items] == [f"batch-c@{EAST_14_18}"]
+    assert later.context.transaction_id != first.context.transaction_id
+    assert later.context.message_id != first.context.message_id
+    assert [p.job.job_id for p in st.orders[first.context.transaction_id]] == ["batch-a"]
