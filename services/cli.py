@@ -45,13 +45,18 @@ def demo(args: argparse.Namespace) -> int:
         _say(f"using external Kafka at {bootstrap}")
     else:
         broker = LocalBroker()
-        _say("starting local Kafka (KRaft) ...")
-        bootstrap = broker.start()
-        _say(f"local Kafka ready at {bootstrap}")
+        if broker.status():
+            bootstrap = broker.start()
+            broker = None  # started by someone else: leave it running
+            _say(f"using the running local Kafka at {bootstrap}")
+        else:
+            _say("starting local Kafka (KRaft) ...")
+            bootstrap = broker.start()
+            _say(f"local Kafka ready at {bootstrap}")
     run = args.prefix or f"demo.{uuid.uuid4().hex[:8]}."
     procs = ServiceProcs()
     try:
-        if not args.prefix:
+        if not args.prefix and not external:
             gone = asyncio.run(delete_topics(bootstrap, "demo."))
             if gone:
                 _say(f"deleted {gone} topics of earlier demo runs")

@@ -15,6 +15,7 @@ class StreamMetrics:
     dead_letters: Counter
     handler_seconds: Histogram
     replayed: Counter
+    response_seconds: Histogram
     ready: Gauge
 
 
@@ -34,5 +35,11 @@ def stream_metrics(registry: CollectorRegistry | None = None) -> StreamMetrics:
         replayed=Counter("stream_messages_replayed_total",
                          "Records re-read at start-up to rebuild state (outputs suppressed)",
                          ["topic"], registry=reg),
+        response_seconds=Histogram(
+            "stream_response_seconds",
+            "Input record's timestamp to its outputs acknowledged, by input type (for the "
+            "load-shifter's beckn.on_update: stress event published -> commands published)",
+            ["type"], registry=reg,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)),
         ready=Gauge("stream_ready", "1 when the consumer has joined its group", registry=reg),
     )

@@ -2,9 +2,9 @@
 
 Failures never crash the loop: the record goes to `dlq.<service>` with the source topic,
 partition, offset and reason in headers. Every message id is deduplicated. At start-up each
-assigned partition is re-read from its beginning to rebuild in-memory state; records below the
-group's committed offset update state but their outputs are suppressed (they were already
-produced and acknowledged before the commit).
+assigned partition's records below the group's committed offset are re-read, in production
+order across partitions, to rebuild in-memory state with their outputs suppressed (they were
+already produced and acknowledged before the commit); live consumption resumes at the commit.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ class Out:
     value: Message
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
 Handler = Callable[[S, Inbound], Sequence[Out]]
 
 
@@ -68,12 +74,20 @@ class Dedupe:
         self._capacity = capacity
 
     def first_time(self, message_id: str) -> bool:
-        if message_id in self._seen:
+        """Remember the id; False when it was already there."""
+        if self.seen(message_id):
             return False
+        self.remember(message_id)
+        return True
+
+    def seen(self, message_id: str) -> bool:
+        return message_id in self._seen
+
+    def remember(self, message_id: str) -> None:
+        """Called once a message was handled: a failed one may be sent again, corrected."""
         self._seen[message_id] = None
         if len(self._seen) > self._capacity:
             self._seen.popitem(last=False)
-        return True
 
 
 class _Rewind(ConsumerRebalanceListener):
@@ -109,7 +123,6 @@ class Runner(Generic[S]):
         self.dedupe = Dedupe()
         self._consumer = consumer
         self._producer = producer
-        self._replay_until: dict[TopicPartition, int] = {}
         self._allowed = {settings.topic(t.name): frozenset(t.types) for t in consumes}
         self._stopping = asyncio.Event()
         self.ready = False
@@ -119,17 +132,53 @@ class Runner(Generic[S]):
         self._stopping.set()
 
     async def _rewind(self, assigned: list[TopicPartition]) -> None:
+        """Rebuild in-memory state from what this group already handled, then go live.
+
+        The records below the committed offsets are re-read with a group-less consumer and
+        handled in their original production order across partitions (record timestamp),
+        outputs suppressed; the group consumer then resumes at the committed offsets.
+        """
         assert self._consumer is not None
+        until: dict[TopicPartition, int] = {}
         for tp in assigned:
             committed = await self._consumer.committed(tp)
-            self._replay_until[tp] = committed or 0
-        if assigned:
-            await self._consumer.seek_to_beginning(*assigned)
+            if committed:
+                until[tp] = committed
+        if until:
+            records = await self._read_below(until)
+            records.sort(key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
+            for rec in records:
+                self.metrics.replayed.labels(rec.topic).inc()
+                self._process(rec, replay=True)
         self.ready = True
         self.metrics.ready.set(1)
 
-    def _process(self, rec: Any, replay: bool) -> list[Out | tuple[str, bytes | None, list[tuple[str, bytes]]]]:
-        """Decode and dispatch one record; returns outputs, or a dead letter triple."""
+    async def _read_below(self, until: dict[TopicPartition, int]) -> list[Any]:
+        reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
+                                  enable_auto_commit=False, auto_offset_reset="earliest",
+                                  client_id=f"{self.settings.service_name}-restore")
+        await reader.start()
+        try:
+            reader.assign(list(until))
+            await reader.seek_to_beginning(*until)
+            out: list[Any] = []
+            left = dict(until)
+            while left:
+                batch = await reader.getmany(timeout_ms=500, max_records=10_000)
+                for tp, recs in batch.items():
+                    stop = left.get(tp)
+                    if stop is None:
+                        continue
+                    out.extend(r for r in recs if r.offset < stop)
+                    if recs and recs[-1].offset >= stop - 1:
+                        del left[tp]
+                        reader.pause(tp)
+            return out
+        finally:
+            await reader.stop()
+
+    def _process(self, rec: Any, replay: bool) -> tuple[str, list[Out | DeadLetter]]:
+        """Decode and dispatch one record; returns its type and outputs, or a dead letter."""
         topic = rec.topic
         kind = "unknown"
         try:
@@ -138,16 +187,17 @@ class Runner(Generic[S]):
             handler = self.handlers.get(kind)
             if handler is None or kind not in self._allowed.get(topic, frozenset()):
                 raise HandlerRejected("unexpected_type", f"{kind} is not handled on {topic}")
-            if not self.dedupe.first_time(decoded.message_id):
+            if self.dedupe.seen(decoded.message_id):
                 self.metrics.consumed.labels(topic, kind, "duplicate").inc()
-                return []
+                return kind, []
             inbound = Inbound(topic, rec.partition, rec.offset, rec.key, kind,
                               decoded.message_id, decoded.value, rec.timestamp)
             t0 = time.perf_counter()
-            outs = list(handler(self.state, inbound))
+            outs: list[Out | DeadLetter] = list(handler(self.state, inbound))
+            self.dedupe.remember(decoded.message_id)
             self.metrics.handler_seconds.observe(time.perf_counter() - t0)
             self.metrics.consumed.labels(topic, kind, "replayed" if replay else "ok").inc()
-            return outs
+            return kind, outs
         except (DecodeError, HandlerRejected) as exc:
             reason, detail = exc.reason, exc.detail
         except Exception as exc:  # a handler bug must not kill the service; it is dead-lettered
@@ -155,7 +205,7 @@ class Runner(Generic[S]):
             reason, detail = "handler_error", f"{type(exc).__name__}: {exc}"[:500]
         self.metrics.consumed.labels(topic, kind, "dead_letter").inc()
         if replay:
-            return []
+            return kind, []
         self.metrics.dead_letters.labels(reason).inc()
         log.warning("dead letter %s[%d]@%d: %s: %s", topic, rec.partition, rec.offset, reason, detail)
         headers = [
@@ -165,37 +215,39 @@ class Runner(Generic[S]):
             ("dlq.reason", reason.encode()),
             ("dlq.error", detail.encode("utf-8", "replace")[:2000]),
         ]
-        return [("dlq", rec.key, headers)]
+        return kind, [DeadLetter(rec.key, headers)]
 
     async def _handle_batch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
         assert self._producer is not None and self._consumer is not None
         sends: list[asyncio.Future[Any]] = []
         produced: list[str] = []
+        answered: list[tuple[str, int]] = []
         commits: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
-            until = self._replay_until.get(tp, 0)
             for rec in records:
-                replay = rec.offset < until
-                if replay:
-                    self.metrics.replayed.labels(rec.topic).inc()
-                for out in self._process(rec, replay):
-                    if replay:
-                        continue
+                kind, outs = self._process(rec, replay=False)
+                commits[tp] = rec.offset + 1
+                if not outs:
+                    continue
+                if isinstance(outs[0], Out):
+                    answered.append((kind, rec.timestamp))
+                for out in outs:
                     if isinstance(out, Out):
                         name = self.settings.topic(out.topic.name)
                         sends.append(await self._producer.send(
                             name, encode(out.value), key=out.key.encode()))
                     else:
-                        _, key, headers = out
                         name = self.settings.topic(dead_letter_topic(self.settings.service_name))
                         sends.append(await self._producer.send(
-                            name, rec.value, key=key, headers=headers))
+                            name, rec.value, key=out.key, headers=out.headers))
                     produced.append(name)
-                commits[tp] = rec.offset + 1
         if sends:
             await asyncio.gather(*sends)
             for name in produced:
                 self.metrics.produced.labels(name).inc()
+            acked_ms = time.time() * 1000
+            for kind, ts in answered:
+                self.metrics.response_seconds.labels(kind).observe(max(0.0, acked_ms - ts) / 1000)
         if commits:
             await self._consumer.commit(commits)
 

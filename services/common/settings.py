@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,7 +24,6 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(0, ge=0, le=65535, description="0 disables the HTTP server")
     poll_timeout_ms: int = Field(100, ge=1, le=60_000)
     max_batch: int = Field(1000, ge=1, le=100_000)
-    sasl_password: SecretStr | None = None
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -1,7 +1,7 @@
 """The load-shifter's policy for one stress event at one site (pure).
 
 Order of actions, cheapest first for the operator: (1) migrate non-critical migratable parts
-to another site whose confirmed order has headroom over the whole event (never beyond the
+to a site in another zone whose confirmed order has headroom over the whole event (never beyond the
 capacity the grid confirmed); (2) pause non-critical parts that cannot move; (3) discharge
 the site battery within its power and its energy above the reserve for the event's length;
 (4) report what is still missing as a shortfall. Critical parts are never touched. The
@@ -76,7 +76,8 @@ def plan_response(site_id: str, requested_kw: float, start: datetime, end: datet
     receiving: dict[str, float] = {}
     running = sorted((p for p in placements if p.site_id == site_id and _overlaps(p, start, end)
                       and not p.critical), key=lambda p: (-p.power_kw, p.job_id, p.part_id))
-    others = sorted({p.site_id for p in placements if p.site_id != site_id})
+    zone = next((p.zone for p in placements if p.site_id == site_id), None)
+    others = sorted({p.site_id for p in placements if p.site_id != site_id and p.zone != zone})
     added: dict[str, float] = {}
     for part in running:
         if need <= EPS:

@@ -75,7 +75,8 @@ class ServiceProcs:
         bap, bpp = sc.participants.bap, sc.participants.bpp
         for name in SERVICES:
             port = free_port()
-            env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            inherited = {k: v for k, v in os.environ.items() if not k.startswith("DEGFLEX_")}
+            env = {**inherited, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                    "DEGFLEX_TOPIC_PREFIX": prefix, "DEGFLEX_HTTP_PORT": str(port),
                    "DEGFLEX_SCENARIO": str(scenario_path), "DEGFLEX_BAP_ID": bap.id,
                    "DEGFLEX_BAP_URI": bap.uri, "DEGFLEX_BPP_ID": bpp.id,
@@ -224,6 +225,7 @@ async def replay_day(sc: Scenario, bootstrap: str, prefix: str, speed: float,
                 for j in jobs_of(sc):
                     await publish(JOBS.name, j.job_id, envelope(
                         j, id=stable_id("job", j.job_id), time=t, source=SOURCE))
+                await barrier.wait()
             tick = ClockAdvanced(now=t, day_start=sc.day_start, day_end=sc.day_end)
             await publish(CLOCK.name, sc.day.isoformat(), envelope(
                 tick, id=stable_id("tick", t.isoformat()), time=t, source=SOURCE))

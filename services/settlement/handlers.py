@@ -71,7 +71,6 @@ def _complete(st: SettlementState) -> datetime | None:
 
 
 def _settle(st: SettlementState, day_end: datetime) -> list[Out]:
-    st.settled.add(day_end)
     closed = next(iter(st.closed.values()))
     day_start = closed.day_start
     series = by_zone(st.signals)
@@ -103,7 +102,7 @@ def _settle(st: SettlementState, day_end: datetime) -> list[Out]:
             baseline_cost_gbp=s.baseline_cost_gbp, baseline_carbon_kg=s.baseline_carbon_kg,
             flex_payment_gbp=pay))
         metrics = SettlementMetrics(
-            energy_kwh=s.energy_kwh, cost_gbp=round(s.cost_gbp, 2), carbon_kg=round(s.carbon_kg, 3),
+            energy_kwh=round(s.energy_kwh, 3), cost_gbp=round(s.cost_gbp, 2), carbon_kg=round(s.carbon_kg, 3),
             baseline_energy_kwh=s.baseline_energy_kwh,
             baseline_cost_gbp=round(s.baseline_cost_gbp, 2),
             baseline_carbon_kg=round(s.baseline_carbon_kg, 3),
@@ -126,6 +125,7 @@ def _settle(st: SettlementState, day_end: datetime) -> list[Out]:
         actual_cost_gbp=round(sum(s.cost_gbp for s in sites), 6),
         baseline_carbon_kg=round(sum(s.baseline_carbon_kg for s in sites), 6),
         actual_carbon_kg=round(sum(s.carbon_kg for s in sites), 6))
+    st.settled.add(day_end)
     outs.insert(0, Out(STATEMENTS, day_start.date().isoformat(), envelope(
         statement, id=stable_id("statement", day_end.isoformat()), time=day_end, source=SOURCE)))
     return outs

@@ -71,3 +71,12 @@ async def poll_until(bootstrap: str, topic: str, done: Callable[[list[Any]], boo
         if time.monotonic() > deadline:
             raise AssertionError(f"{topic}: condition not met in {timeout_s} s ({len(recs)} records)")
         await asyncio.sleep(0.1)
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 20) -> None:
+    """Poll an in-process condition (e.g. a runner's metric) until it holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout_s} s")
+        await asyncio.sleep(0.02)

@@ -16,7 +16,7 @@ from services.common.codec import encode, envelope
 from services.replay.driver import create_topics
 from services.site_simulator.bootstrap import bootstrap
 from services.site_simulator.settings import SiteSimulatorSettings
-from tests.integration.streams import poll_until, produce, read_all, start, stop
+from tests.integration.streams import poll_until, produce, read_all, start, stop, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -45,13 +45,20 @@ async def test_duplicates_change_nothing_and_restart_rebuilds_state(kafka_bootst
     task = await start(runner)
     try:
         await produce(kafka_bootstrap, prefix + SITES.name, [site(), site()])
+        # the site must be known before time moves (the replay's barrier does this in a demo)
+        reg = runner.metrics.consumed.labels(prefix + SITES.name, "compflex.site.registered",
+                                             "duplicate")
+        await wait_for(lambda: reg._value.get() == 1)  # noqa: SLF001
         # the same tick twice (same id), then a new tick for the same instant: 60 readings
         await produce(kafka_bootstrap, prefix + CLOCK.name, [tick(1), tick(1), tick(1, "again")])
         recs = await poll_until(kafka_bootstrap, readings, lambda rs: len(rs) >= 60)
+        ok = runner.metrics.consumed.labels(prefix + CLOCK.name, "sim.clock.advanced", "ok")
+        dup = runner.metrics.consumed.labels(prefix + CLOCK.name, "sim.clock.advanced",
+                                             "duplicate")
+        await wait_for(lambda: ok._value.get() + dup._value.get() == 3)  # noqa: SLF001
     finally:
         await stop(runner, task)
     assert len(recs) == 60
-    dup = runner.metrics.consumed.labels(prefix + CLOCK.name, "sim.clock.advanced", "duplicate")
     assert dup._value.get() == 1  # noqa: SLF001
 
     # committed offsets cover exactly what was handled
