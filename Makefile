@@ -11,7 +11,7 @@ BROKER_ARGS ?=
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: venv jars broker-start broker-stop broker-status test demo clean
+.PHONY: venv jars broker-start broker-stop broker-status test demo contracts clean
 
 venv: $(VENV)/.stamp
 
@@ -39,6 +39,10 @@ test: venv jars
 
 demo: venv jars
 	$(VENV)/bin/degflex demo $(DEMO_ARGS)
+
+# Regenerate the exported JSON Schemas, JSON-LD checks and topic catalogue after a model change.
+contracts: venv
+	$(VENV_PY) -m contracts.export
 
 # localkafka is stdlib only, so the dev broker can be stopped even without the venv.
 clean:
