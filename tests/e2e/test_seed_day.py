@@ -54,10 +54,12 @@ def test_seed_day_matches_hand_worked_figures(two_runs: tuple[Any, Any, Path]) -
     assert cam["energy_kwh"] == pytest.approx(4800 + 1500 + 300 / 0.9)
     # Cambridge cost: 1200*(0.098 + 2*0.102 + 0.106) = 489.60; 1500*0.132 = 198; 333.33*0.070
     assert cam["cost_gbp"] == pytest.approx(489.60 + 198.00 + 300 / 0.9 * 0.070, abs=1e-3)
-    # Manchester: 1500*2 + 1200*2 = 5400 kWh at 0.092, 110 g
+    # Cambridge carbon: 1200*(42 + 2*36 + 30) g = 172.8 kg; 1500*134 g = 201; 333.33*78 g = 26
+    assert cam["carbon_kg"] == pytest.approx(172.8 + 201.0 + 26.0, abs=1e-3)
+    # Manchester: 1500*2 + 1200*2 = 5400 kWh at 0.092, 50 g
     assert man["energy_kwh"] == pytest.approx(5400)
     assert man["cost_gbp"] == pytest.approx(496.80, abs=1e-3)
-    assert man["carbon_kg"] == pytest.approx(594.0, abs=1e-3)
+    assert man["carbon_kg"] == pytest.approx(270.0, abs=1e-3)
     f, t = s["flexibility"], s["totals"]
     assert f["shifted_kw"] == pytest.approx(300)
     assert f["battery_kw"] == pytest.approx(150)
@@ -69,9 +71,11 @@ def test_seed_day_matches_hand_worked_figures(two_runs: tuple[Any, Any, Path]) -
     assert t["baseline_cost_gbp"] == pytest.approx(1248.00, abs=1e-3)
     assert t["actual_cost_gbp"] == pytest.approx(1207.7333, abs=1e-3)
     assert t["cost_reduction_pct"] == pytest.approx(100 * (1248 - 1207.73333) / 1248, abs=1e-3)
-    # Carbon baseline: 432 + 2400*0.230 + 4800*0.110 = 1512 kg; actual 432 + 345 + 43.33 + 594
-    assert t["baseline_carbon_kg"] == pytest.approx(1512, abs=1e-3)
-    assert t["actual_carbon_kg"] == pytest.approx(1414.3333, abs=1e-3)
+    # Carbon baseline: 1200*(42 + 2*36 + 30) = 172.8 + 2400*0.134 + 4800*0.050 = 734.4 kg;
+    # actual 172.8 + 1500*0.134 = 201 + 333.33*0.078 = 26 + 5400*0.050 = 270 -> 669.8 kg
+    assert t["baseline_carbon_kg"] == pytest.approx(734.4, abs=1e-3)
+    assert t["actual_carbon_kg"] == pytest.approx(669.8, abs=1e-3)
+    assert t["carbon_reduction_pct"] == pytest.approx(100 * 64.6 / 734.4, abs=1e-3)
     assert s["dead_letters"] == 0
     assert 0 < s["response_latency_ms"] < 5000
     assert cam["missing_readings"] == 0 and man["missing_readings"] == 0

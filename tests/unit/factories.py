@@ -204,7 +204,7 @@ def beckn(action: Action, txn: str, body: Order | OnDiscoverMessage | DiscoverMe
 def stress_event(requested_kw: float = 450, start: str = "14:00", end: str = "16:00",
                  event_id: str = STRESS_ID) -> GridStressEvent:
     return GridStressEvent(event_id=event_id, grid_zone="UK-EAST", start=at(start), end=at(end),
-                           renewable_pct=45, carbon_intensity_g_per_kwh=230,
+                           renewable_pct=45, carbon_intensity_g_per_kwh=134,
                            price_delta_gbp_per_kwh=0.03, requested_reduction_kw=requested_kw,
                            utilisation_payment_gbp_per_mwh=150)
 
@@ -243,10 +243,10 @@ def window_item(item_id: str, zone: str, start: str, end: str, price: float, car
 def seed_catalog() -> OnDiscoverMessage:
     """The four windows GridFlexAgent offers at 08:00 on the seed day."""
     items = (
-        window_item(EAST_10_14, "UK-EAST", "10:00", "14:00", 0.102, 90, renewable=80),
-        window_item(NW_10_14, "UK-NW", "10:00", "14:00", 0.110, 170, renewable=55),
-        window_item(EAST_14_18, "UK-EAST", "14:00", "18:00", 0.102, 140, renewable=62),
-        window_item(NW_14_18, "UK-NW", "14:00", "18:00", 0.092, 110, renewable=75),
+        window_item(EAST_10_14, "UK-EAST", "10:00", "14:00", 0.102, 36, renewable=80),
+        window_item(NW_10_14, "UK-NW", "10:00", "14:00", 0.110, 106, renewable=55),
+        window_item(EAST_14_18, "UK-EAST", "14:00", "18:00", 0.102, 86, renewable=62),
+        window_item(NW_14_18, "UK-NW", "14:00", "18:00", 0.092, 50, renewable=75),
     )
     return OnDiscoverMessage(catalogs=(Catalog(
         id="catalog-2025-11-17", descriptor=Descriptor(name="windows"), provider_id="gridflex",

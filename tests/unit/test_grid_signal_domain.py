@@ -26,7 +26,7 @@ def test_the_east_morning_window_averages_its_three_forecast_blocks() -> None:
     assert (w.zone, w.area, w.start, w.end) == ("UK-EAST", "Cambridge-East", at("10:00"),
                                                 at("14:00"))
     assert w.renewable_pct == pytest.approx(80.0)  # (78x60 + 80x120 + 82x60) / 240 min
-    assert w.carbon_g_per_kwh == pytest.approx(90.0)  # (95x60 + 90x120 + 85x60) / 240
+    assert w.carbon_g_per_kwh == pytest.approx(36.0)  # (42x60 + 36x120 + 30x60) / 240
     assert w.price_gbp_per_kwh == pytest.approx(0.102)  # (0.098x60 + 0.102x120 + 0.106x60) / 240
     assert w.capacity_kw == 1500
     assert w.stress_surcharge_gbp_per_kwh == 0.0
@@ -35,8 +35,8 @@ def test_the_east_morning_window_averages_its_three_forecast_blocks() -> None:
 def test_the_east_afternoon_window_is_offered_on_its_unstressed_forecast() -> None:
     w = _windows()[EAST_14_18]
 
-    # one block 14:00-18:00 at 62 % / 140 g / £0.102; the 14:00 stress is not forecast
-    assert (w.renewable_pct, w.carbon_g_per_kwh) == (pytest.approx(62.0), pytest.approx(140.0))
+    # one block 14:00-18:00 at 62 % / 86 g / £0.102; the 14:00 stress is not forecast
+    assert (w.renewable_pct, w.carbon_g_per_kwh) == (pytest.approx(62.0), pytest.approx(86.0))
     assert w.price_gbp_per_kwh == pytest.approx(0.102)
     assert w.stress_surcharge_gbp_per_kwh == pytest.approx(0.03)
     assert w.capacity_kw == 1500
@@ -45,7 +45,7 @@ def test_the_east_afternoon_window_is_offered_on_its_unstressed_forecast() -> No
 def test_the_north_west_afternoon_window() -> None:
     w = _windows()[NW_14_18]
 
-    assert (w.renewable_pct, w.carbon_g_per_kwh) == (pytest.approx(75.0), pytest.approx(110.0))
+    assert (w.renewable_pct, w.carbon_g_per_kwh) == (pytest.approx(75.0), pytest.approx(50.0))
     assert w.price_gbp_per_kwh == pytest.approx(0.092)
     assert w.capacity_kw == 1500
 
@@ -55,10 +55,10 @@ def test_window_averages_are_weighted_by_time_in_each_block() -> None:
     doc["zones"]["UK-NW"]["windows"] = [{"from": "05:00", "to": "08:00", "capacity_kw": 100}]
     (w,) = [w for w in offered_windows(scenario(doc)) if w.zone == "UK-NW"]
 
-    # 60 min of (50 %, 180 g, £0.070) then 120 min of (52 %, 175 g, £0.105)
+    # 60 min of (50 %, 120 g, £0.070) then 120 min of (52 %, 114 g, £0.105)
     assert w.item_id == "window-uk-nw-0500-0800"
     assert w.renewable_pct == 51.333  # (50x60 + 52x120) / 180 = 51.3333, kept to 3 places
-    assert w.carbon_g_per_kwh == 176.667  # (180x60 + 175x120) / 180 = 176.6667
+    assert w.carbon_g_per_kwh == 116.0  # (120x60 + 114x120) / 180 = 116
     assert w.price_gbp_per_kwh == 0.093333  # (0.070x60 + 0.105x120) / 180, kept to 6 places
 
 
@@ -67,11 +67,11 @@ def test_a_stress_event_overrides_its_periods_and_adds_its_price_delta() -> None
 
     for hhmm in ("14:00", "14:30", "15:00", "15:30"):
         s = by_start[at(hhmm)]
-        assert (s.renewable_pct, s.carbon_g_per_kwh) == (45, 230)  # the event's figures
+        assert (s.renewable_pct, s.carbon_g_per_kwh) == (45, 134)  # the event's figures
         assert s.price_gbp_per_kwh == pytest.approx(0.132)  # base 0.102 + delta 0.03
         assert s.stress_event_id == STRESS_ID
     after = by_start[at("16:00")]
-    assert (after.renewable_pct, after.carbon_g_per_kwh) == (62, 140)
+    assert (after.renewable_pct, after.carbon_g_per_kwh) == (62, 86)
     assert after.price_gbp_per_kwh == pytest.approx(0.102)
     assert after.stress_event_id is None
     before = by_start[at("13:30")]

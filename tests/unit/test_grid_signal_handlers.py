@@ -105,7 +105,7 @@ def test_the_stressed_periods_carry_the_surcharge_and_the_event_id(grid: GridSta
 
     east = {s.period_start: s for s in _signals(outs) if s.zone == "UK-EAST"}
     assert east[at("14:00")].price_gbp_per_kwh == pytest.approx(0.132)  # 0.102 + 0.03
-    assert (east[at("14:00")].renewable_pct, east[at("14:00")].carbon_g_per_kwh) == (45, 230)
+    assert (east[at("14:00")].renewable_pct, east[at("14:00")].carbon_g_per_kwh) == (45, 134)
     assert east[at("14:00")].stress_event_id == STRESS_ID
     assert east[at("16:00")].price_gbp_per_kwh == pytest.approx(0.102)  # back to the base
     assert east[at("16:00")].stress_event_id is None
@@ -132,7 +132,7 @@ def test_discovery_is_answered_with_every_window_still_open(grid: GridState) -> 
     assert [i.id for i in cat.items] == [EAST_10_14, NW_10_14, EAST_14_18, NW_14_18]  # by start
     east = cat.items[0].item_attributes
     assert isinstance(east, ComputeEnergyWindow)
-    assert (east.renewable_pct, east.carbon_intensity_g_per_kwh) == (80.0, 90.0)
+    assert (east.renewable_pct, east.carbon_intensity_g_per_kwh) == (80.0, 36.0)
     assert east.price_gbp_per_kwh == pytest.approx(0.102)
     assert east.capacity_kw == 1500
     assert [o.price.value for o in cat.offers if o.price] == [0.102, 0.11, 0.102, 0.092]

@@ -133,8 +133,8 @@ def test_the_day_settles_to_the_hand_worked_figures(day: Bus) -> None:
 
     assert st.baseline_cost_gbp == pytest.approx(1248.00)
     assert st.actual_cost_gbp == pytest.approx(1207.733333)
-    assert st.baseline_carbon_kg == pytest.approx(1512)
-    assert st.actual_carbon_kg == pytest.approx(1414.333333)
+    assert st.baseline_carbon_kg == pytest.approx(734.4)
+    assert st.actual_carbon_kg == pytest.approx(669.8)
     assert st.flex_payment_gbp == pytest.approx(135)
     cambridge, manchester = st.sites
     assert cambridge.cost_gbp == pytest.approx(710.933333)  # 489.60 + 198.00 + 23.3333

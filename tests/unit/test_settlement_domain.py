@@ -42,7 +42,7 @@ def test_the_signal_in_force_is_found_by_instant() -> None:
     east = _series("UK-EAST")
 
     assert east.at(at("14:00")).price_gbp_per_kwh == pytest.approx(0.132)
-    assert east.at(at("15:59")).carbon_g_per_kwh == 230
+    assert east.at(at("15:59")).carbon_g_per_kwh == 134
     assert east.at(at("16:00")).price_gbp_per_kwh == pytest.approx(0.102)
     assert east.at(at("23:59")).price_gbp_per_kwh == pytest.approx(0.070)
 
@@ -93,7 +93,7 @@ def test_the_flexibility_payment() -> None:
 
 def test_reduction_pct() -> None:
     assert reduction_pct(1248, 1207.733333) == pytest.approx(3.2265)  # 40.2667 / 1248
-    assert reduction_pct(1512, 1414.333333) == pytest.approx(6.4594)  # 97.6667 / 1512
+    assert reduction_pct(734.4, 669.8) == pytest.approx(8.7963)  # 64.6 / 734.4
     assert reduction_pct(100, 120) == -20
     assert reduction_pct(0, 5) == 0  # no baseline, no reduction
 
@@ -105,11 +105,11 @@ def test_cambridge_settles_to_the_seed_figures() -> None:
     assert s.energy_kwh == pytest.approx(6633.333333)  # 4800 + 1500 + 333.33
     # 1200 x (0.098 + 2 x 0.102 + 0.106) = 489.60; 1500 x 0.132 = 198.00; 333.33 x 0.070 = 23.33
     assert s.cost_gbp == pytest.approx(710.933333)
-    # 1200 x (95 + 2 x 90 + 85) / 1000 = 432; 1500 x 0.230 = 345; 333.33 x 0.130 = 43.33
-    assert s.carbon_kg == pytest.approx(820.333333)
+    # 1200 x (42 + 2 x 36 + 30) / 1000 = 172.8; 1500 x 0.134 = 201; 333.33 x 0.078 = 26
+    assert s.carbon_kg == pytest.approx(399.8)
     assert s.baseline_energy_kwh == 7200  # 1200 kW x 6 h
     assert s.baseline_cost_gbp == pytest.approx(806.40)  # 489.60 + 2400 x 0.132 = 316.80
-    assert s.baseline_carbon_kg == pytest.approx(984.0)  # 432 + 2400 x 0.230 = 552
+    assert s.baseline_carbon_kg == pytest.approx(494.4)  # 172.8 + 2400 x 0.134 = 321.6
     assert s.load_kw_before_event == 1200  # nominated during the event
     assert s.load_kw_after_event == 900  # facility load during the event
     assert s.import_kw_after_event == 750  # 900 - 150 battery
@@ -122,9 +122,9 @@ def test_manchester_settles_to_the_seed_figures() -> None:
 
     assert s.energy_kwh == 5400  # 1500 x 2 h + 1200 x 2 h
     assert s.cost_gbp == pytest.approx(496.80)  # 5400 x £0.092
-    assert s.carbon_kg == pytest.approx(594.0)  # 5400 x 110 g
+    assert s.carbon_kg == pytest.approx(270.0)  # 5400 x 50 g
     assert s.baseline_cost_gbp == pytest.approx(441.60)  # 1200 x 4 h x £0.092
-    assert s.baseline_carbon_kg == pytest.approx(528.0)  # 4800 x 110 g
+    assert s.baseline_carbon_kg == pytest.approx(240.0)  # 4800 x 50 g
     assert (s.load_kw_before_event, s.load_kw_after_event) == (1200, 1500)
 
 

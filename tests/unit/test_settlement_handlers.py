@@ -116,8 +116,8 @@ def test_the_day_settles_when_the_last_piece_arrives(ledger: SettlementState) ->
     assert (st.day_start, st.day_end) == (at("00:00"), at("24:00"))
     assert st.baseline_cost_gbp == pytest.approx(1248.00)  # 489.60 + 316.80 + 441.60
     assert st.actual_cost_gbp == pytest.approx(1207.733333)  # 489.60 + 198 + 23.33 + 496.80
-    assert st.baseline_carbon_kg == pytest.approx(1512)  # 432 + 552 + 528
-    assert st.actual_carbon_kg == pytest.approx(1414.333333)  # 432 + 345 + 43.33 + 594
+    assert st.baseline_carbon_kg == pytest.approx(734.4)  # 172.8 + 321.6 + 240
+    assert st.actual_carbon_kg == pytest.approx(669.8)  # 172.8 + 201 + 26 + 270
     assert st.flex_payment_gbp == pytest.approx(135)  # £150/MWh x 0.9 MWh x 1.0
     assert (st.shifted_kw, st.battery_kw) == (300, 150)
     assert (st.verified_kw, st.verified_kwh, st.net_system_kw) == (450, 900, 150)
@@ -135,7 +135,7 @@ def test_each_order_is_closed_with_its_metrics(ledger: SettlementState) -> None:
     assert cambridge.context.timestamp == at("24:00")
     c = _metrics(cambridge)
     assert (c.cost_gbp, c.baseline_cost_gbp) == (710.93, 806.40)  # to the penny
-    assert (c.carbon_kg, c.baseline_carbon_kg) == (820.333, 984.0)  # to the gram
+    assert (c.carbon_kg, c.baseline_carbon_kg) == (399.8, 494.4)  # to the gram
     assert c.verified_flexibility_kwh == 900
     assert c.delivered_pct == 100
     assert c.flex_payment_gbp == 135
