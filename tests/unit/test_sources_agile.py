@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,6 @@ from services.grid_signal.sources.agile import parse_agile_derived, parse_agile_
 from services.grid_signal.sources.model import SourceError
 
 HH = timedelta(minutes=30)
-UTC = timezone.utc
 
 # Real rows of agile_A_G_2023_derived.csv (data/traces/SOURCES.md); the last two from January,
 # where Agile went negative.

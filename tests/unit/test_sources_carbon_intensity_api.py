@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from services.grid_signal.sources.carbon_intensity_api import (
-    CarbonIntensityApiError, parse_regional, regional_url, renewable_share)
+    CarbonIntensityApiError,
+    parse_regional,
+    regional_url,
+    renewable_share,
+)
 from services.grid_signal.sources.model import SourceError, align, fill_gaps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "carbon_intensity_api"
-T0 = datetime(2023, 6, 5, tzinfo=timezone.utc)
+T0 = datetime(2023, 6, 5, tzinfo=UTC)
 HH = timedelta(minutes=30)
 
 
@@ -40,7 +44,8 @@ def test_renewable_share_counts_biomass_only_when_asked() -> None:
     assert parse_regional(doc)[0].renewable_pct == pytest.approx(54.1)
     assert parse_regional(doc, include_biomass=False)[0].renewable_pct == pytest.approx(49.1)
     mix = [{"fuel": "Wind", "perc": 30}, {"fuel": "solar", "perc": 10.5},
-           {"fuel": "hydro", "perc": 1}, {"fuel": "biomass", "perc": 6}, {"fuel": "gas", "perc": 50}]
+           {"fuel": "hydro", "perc": 1}, {"fuel": "biomass", "perc": 6},
+           {"fuel": "gas", "perc": 50}]
     assert renewable_share(mix) == pytest.approx(47.5)
     assert renewable_share(mix, include_biomass=False) == pytest.approx(41.5)
     assert renewable_share([]) is None and renewable_share(None) is None

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from services.grid_signal.sources.model import (
-    GapTooLongError, SignalPoint, SourceError, align, dedupe, fill_gaps, parse_utc)
+    GapTooLongError,
+    SignalPoint,
+    SourceError,
+    align,
+    dedupe,
+    fill_gaps,
+    parse_utc,
+)
 
-UTC = timezone.utc
 HH = timedelta(minutes=30)
 T0 = datetime(2023, 6, 5, tzinfo=UTC)
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from services.grid_signal.sources.model import GapTooLongError, SourceError
 from services.grid_signal.sources.trace_csv import (
-    CI_FILE, PRICE_FILE, TRACES_DIR, load_june_2023, parse_regional_ci_csv)
+    CI_FILE,
+    PRICE_FILE,
+    TRACES_DIR,
+    load_june_2023,
+    parse_regional_ci_csv,
+)
 
 HH = timedelta(minutes=30)
-T0 = datetime(2023, 6, 5, tzinfo=timezone.utc)
+T0 = datetime(2023, 6, 5, tzinfo=UTC)
 HEADER = "window,from_utc,to_utc,east_england_gco2_per_kwh,north_west_england_gco2_per_kwh\n"
 
 
@@ -36,7 +41,7 @@ def test_vendored_ci_file_is_the_whole_june_trace() -> None:
     with (TRACES_DIR / CI_FILE).open(newline="") as f:
         pts = parse_regional_ci_csv(f)
     assert len(pts) == 2 * 1104
-    assert pts[0].start == T0 and pts[-1].end == datetime(2023, 6, 28, tzinfo=timezone.utc)
+    assert pts[0].start == T0 and pts[-1].end == datetime(2023, 6, 28, tzinfo=UTC)
 
 
 def test_load_june_2023_joins_carbon_and_price_per_half_hour() -> None:
@@ -47,7 +52,7 @@ def test_load_june_2023_joins_carbon_and_price_per_half_hour() -> None:
     assert [p.start for p in east] == [T0 + i * HH for i in range(48)]
     assert (east[0].carbon_g_per_kwh, nw[0].carbon_g_per_kwh) == (102.0, 51.0)
     assert east[0].price_gbp_per_kwh == pytest.approx(0.130095)
-    # 15:00 UTC is in the 16–19 local peak, where A's adder is a penny above G's (incl. VAT 1.05 p).
+    # 15:00 UTC is in the 16–19 local peak, where A's adder is 1 p above G's (1.05 p with VAT).
     assert east[30].price_gbp_per_kwh == pytest.approx(0.289948)
     assert nw[30].price_gbp_per_kwh == pytest.approx(0.279448)
     assert east[0].source == "trace-csv:east_england_gco2_per_kwh+agile-derived:A"
@@ -55,11 +60,11 @@ def test_load_june_2023_joins_carbon_and_price_per_half_hour() -> None:
 
 
 def test_load_june_2023_over_the_whole_range_with_vat_stripped() -> None:
-    whole = load_june_2023(T0, datetime(2023, 6, 28, tzinfo=timezone.utc), strip_vat=True)
+    whole = load_june_2023(T0, datetime(2023, 6, 28, tzinfo=UTC), strip_vat=True)
     assert len(whole["UK-EAST"]) == 23 * 48
     assert whole["UK-EAST"][0].price_gbp_per_kwh == pytest.approx(0.130095 / 1.05)
     last = whole["UK-NW"][-1]
-    assert (last.start, last.carbon_g_per_kwh) == (datetime(2023, 6, 27, 23, 30, tzinfo=timezone.utc),
+    assert (last.start, last.carbon_g_per_kwh) == (datetime(2023, 6, 27, 23, 30, tzinfo=UTC),
                                                    55.0)
 
 

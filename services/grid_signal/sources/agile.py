@@ -7,13 +7,20 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from services.grid_signal.sources.model import (
-    HALF_HOUR, Keep, SignalPoint, SourceError, dedupe, parse_utc)
+    HALF_HOUR,
+    Keep,
+    SignalPoint,
+    SourceError,
+    dedupe,
+    parse_utc,
+)
 
 VAT_RATE = 0.05
 """Domestic electricity VAT in GB; Agile unit rates are published including it."""
 
 REGION_ZONES: Mapping[str, str] = {"A": "UK-EAST", "G": "UK-NW"}
-"""Agile (GSP group) region letters: A = Eastern England (Cambridge), G = North West (Manchester)."""
+"""Agile regions (GSP groups): A = Eastern England (Cambridge), G = North West (Manchester)."""
+
 
 def _rows(lines: str | Iterable[str]) -> csv.DictReader:
     return csv.DictReader(lines.splitlines() if isinstance(lines, str) else lines)

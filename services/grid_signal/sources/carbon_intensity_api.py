@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.grid_signal.sources.model import (
-    Keep, SignalPoint, SourceError, as_utc, dedupe, parse_utc)
+    Keep,
+    SignalPoint,
+    SourceError,
+    as_utc,
+    dedupe,
+    parse_utc,
+)
 
 BASE_URL = "https://api.carbonintensity.org.uk"
 MAX_RANGE = timedelta(days=14)

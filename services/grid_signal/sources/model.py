@@ -1,10 +1,10 @@
-"""Zone signal points from any source, and their alignment onto a regular grid with explicit gaps."""
+"""Zone signal points from any source, aligned onto a regular grid with explicit gap handling."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 HALF_HOUR = timedelta(minutes=30)
@@ -65,17 +65,17 @@ def parse_utc(text: str, *, naive_is_utc: bool = False) -> datetime:
     if t.tzinfo is None:
         if not naive_is_utc:
             raise SourceError(f"timestamp without a UTC offset: {text!r}")
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc)
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC)
 
 
 def as_utc(t: datetime | date) -> datetime:
     """A date means its midnight UTC; an aware datetime is converted to UTC; naive is refused."""
     if not isinstance(t, datetime):
-        return datetime.combine(t, time(0), tzinfo=timezone.utc)
+        return datetime.combine(t, time(0), tzinfo=UTC)
     if t.tzinfo is None:
         raise ValueError(f"naive datetime {t!r}: give a timezone (UTC)")
-    return t.astimezone(timezone.utc)
+    return t.astimezone(UTC)
 
 
 def _combine(a: SignalPoint, b: SignalPoint, keep: Keep) -> SignalPoint:
@@ -195,7 +195,8 @@ def fill_gaps(series: Sequence[SignalPoint | None], max_gap_slots: int,
             if i == 0:
                 raise GapTooLongError(zone, f, at, run, "no earlier value to fill from")
             if run > max_gap_slots:
-                raise GapTooLongError(zone, f, at, run, f"longer than max_gap_slots={max_gap_slots}")
+                raise GapTooLongError(zone, f, at, run,
+                                      f"longer than max_gap_slots={max_gap_slots}")
             before = col[i - 1]
             after = col[j] if j < len(col) else None
             for k in range(run):

@@ -4,15 +4,24 @@ price slices joined into aligned per-zone series."""
 from __future__ import annotations
 
 import csv
-from functools import lru_cache
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from services.grid_signal.sources.agile import read_agile_derived
 from services.grid_signal.sources.model import (
-    HALF_HOUR, FillMethod, Keep, SignalPoint, SourceError, align, as_utc, dedupe, fill_gaps,
-    parse_utc)
+    HALF_HOUR,
+    FillMethod,
+    Keep,
+    SignalPoint,
+    SourceError,
+    align,
+    as_utc,
+    dedupe,
+    fill_gaps,
+    parse_utc,
+)
 
 TRACES_DIR = Path(__file__).resolve().parents[3] / "data" / "traces"
 CI_FILE = "gb_regional_ci_east_vs_north_west_2023-06.csv"
@@ -21,8 +30,8 @@ PRICE_FILE = "agile_A_G_2023-06-05_2023-06-28_derived.csv"
 CI_COLUMNS: Mapping[str, str] = {"east_england_gco2_per_kwh": "UK-EAST",
                                  "north_west_england_gco2_per_kwh": "UK-NW"}
 ZONES = ("UK-EAST", "UK-NW")
-JUNE_2023_START = datetime(2023, 6, 5, tzinfo=timezone.utc)
-JUNE_2023_END = datetime(2023, 6, 28, tzinfo=timezone.utc)
+JUNE_2023_START = datetime(2023, 6, 5, tzinfo=UTC)
+JUNE_2023_END = datetime(2023, 6, 28, tzinfo=UTC)
 """The vendored carbon slice covers [JUNE_2023_START, JUNE_2023_END); prices run a day longer."""
 
 
@@ -90,7 +99,7 @@ def load_june_2023(start: datetime | date, end: datetime | date, *,
         filled = fill_gaps(series, max_gap_slots, method).series
         for p in filled:
             if p.carbon_g_per_kwh is None or p.price_gbp_per_kwh is None:
-                raise SourceError(f"{zone}: no {'carbon' if p.carbon_g_per_kwh is None else 'price'}"
-                                  f" at {p.start.isoformat()} in {folder}")
+                what = "carbon" if p.carbon_g_per_kwh is None else "price"
+                raise SourceError(f"{zone}: no {what} at {p.start.isoformat()} in {folder}")
         out[zone] = filled
     return out
