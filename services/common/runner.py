@@ -153,27 +153,34 @@ class Runner(Generic[S]):
         self.ready = True
         self.metrics.ready.set(1)
 
-    async def _read_below(self, until: dict[TopicPartition, int]) -> list[Any]:
+    async def _read_below(self, until: dict[TopicPartition, int],
+                          timeout_s: float = 120) -> list[Any]:
+        """Every record below `until` on each partition (a group-less reader)."""
         reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
                                   enable_auto_commit=False, auto_offset_reset="earliest",
                                   client_id=f"{self.settings.service_name}-restore")
         await reader.start()
         try:
-            reader.assign(list(until))
-            await reader.seek_to_beginning(*until)
+            tps = list(until)
+            reader.assign(tps)
+            ends = await reader.end_offsets(tps)
+            await reader.seek_to_beginning(*tps)
+            left = {tp: min(until[tp], ends[tp]) for tp in tps}
             out: list[Any] = []
-            left = dict(until)
-            while left:
-                batch = await reader.getmany(timeout_ms=500, max_records=10_000)
-                for tp, recs in batch.items():
-                    stop = left.get(tp)
-                    if stop is None:
-                        continue
-                    out.extend(r for r in recs if r.offset < stop)
-                    if recs and recs[-1].offset >= stop - 1:
-                        del left[tp]
+            deadline = time.monotonic() + timeout_s
+            while True:
+                for tp in list(left):
+                    if await reader.position(tp) >= left[tp]:
                         reader.pause(tp)
-            return out
+                        del left[tp]
+                if not left:
+                    return out
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"state restore did not finish in {timeout_s:.0f} s: "
+                                       f"{sorted(str(tp) for tp in left)}")
+                batch = await reader.getmany(*left, timeout_ms=200, max_records=10_000)
+                for tp, recs in batch.items():
+                    out.extend(r for r in recs if r.offset < left.get(tp, 0))
         finally:
             await reader.stop()
 

@@ -246,11 +246,11 @@ async def read_topics(bootstrap: str, names: list[str]) -> list[Any]:
     await c.start()
     try:
         parts = []
+        cluster = await c._client.fetch_all_metadata()  # noqa: SLF001 - the topics may be new
         for n in names:
-            ps = c.partitions_for_topic(n)
+            ps = cluster.partitions_for_topic(n)
             if ps is None:
-                await c._client.force_metadata_update()  # noqa: SLF001 - new topics
-                ps = c.partitions_for_topic(n) or set()
+                raise RuntimeError(f"topic {n} does not exist")
             parts += [TopicPartition(n, p) for p in sorted(ps)]
         if not parts:
             return []

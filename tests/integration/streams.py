@@ -26,7 +26,11 @@ async def start(runner: Runner[Any], timeout_s: float = 30) -> asyncio.Task[None
 
 async def stop(runner: Runner[Any], task: asyncio.Task[None]) -> None:
     runner.stop()
-    await asyncio.wait_for(task, 30)
+    done, _ = await asyncio.wait({task}, timeout=30)
+    if not done:
+        task.cancel()
+        raise AssertionError("runner did not stop within 30 s")
+    task.result()
 
 
 async def produce(bootstrap: str, topic: str, values: list[bytes | None],
@@ -40,21 +44,27 @@ async def produce(bootstrap: str, topic: str, values: list[bytes | None],
         await p.stop()
 
 
-async def read_all(bootstrap: str, topic: str) -> list[Any]:
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+async def read_all(bootstrap: str, topic: str, timeout_s: float = 20) -> list[Any]:
+    """Every record on the topic now (reads up to the end offsets seen at the start)."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                         auto_offset_reset="earliest")  # the same as the seek: no reset race
     await c.start()
     try:
-        await c._client.force_metadata_update()  # noqa: SLF001 - topic created after start
-        parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or [])]
+        cluster = await c._client.fetch_all_metadata()  # noqa: SLF001 - the topic may be new
+        ps = cluster.partitions_for_topic(topic)
+        assert ps is not None, f"topic {topic} does not exist"
+        parts = [TopicPartition(topic, p) for p in sorted(ps)]
         c.assign(parts)
         ends = await c.end_offsets(parts)
         await c.seek_to_beginning(*parts)
         out: list[Any] = []
-        while sum(len([r for r in out if r.partition == tp.partition]) for tp in parts) < sum(
-                ends.values()):
-            batch = await c.getmany(timeout_ms=500)
-            for recs in batch.values():
-                out.extend(recs)
+        deadline = time.monotonic() + timeout_s
+        for tp in parts:
+            while await c.position(tp) < ends[tp]:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{topic}: could not read to the end in {timeout_s} s")
+                batch = await c.getmany(tp, timeout_ms=200)
+                out.extend(r for recs in batch.values() for r in recs if r.offset < ends[tp])
         return out
     finally:
         await c.stop()
