@@ -54,6 +54,11 @@ def _short(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errs)
 
 
+_ENVELOPES: dict[str, type[Envelope[Any]]] = {
+    name: Envelope[cls] for name, cls in EVENT_TYPES.items()  # type: ignore[valid-type]
+}
+
+
 def decode(raw: bytes | None) -> Decoded:
     """Bytes to a typed message, dispatched on Beckn `context.action` or envelope `type`."""
     doc = _parse(raw)
@@ -65,11 +70,11 @@ def decode(raw: bytes | None) -> Decoded:
         kind = f"beckn.{msg.context.action.value}"
         return Decoded(kind, f"{kind}:{msg.context.message_id}", msg)
     etype = doc.get("type")
-    cls = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
-    if cls is None:
+    model = _ENVELOPES.get(etype) if isinstance(etype, str) else None
+    if model is None:
         raise DecodeError("unknown_type", repr(etype)[:100])
     try:
-        env = Envelope[cls].model_validate(doc)  # type: ignore[valid-type]
+        env = model.model_validate(doc)
     except ValidationError as exc:
         raise DecodeError("invalid_payload", _short(exc)) from exc
     return Decoded(etype, env.id, env)

@@ -124,6 +124,7 @@ class Runner(Generic[S]):
         self._consumer = consumer
         self._producer = producer
         self._allowed = {settings.topic(t.name): frozenset(t.types) for t in consumes}
+        self._counters: dict[tuple[str, str, str], Any] = {}
         self._stopping = asyncio.Event()
         self.ready = False
 
@@ -184,6 +185,13 @@ class Runner(Generic[S]):
         finally:
             await reader.stop()
 
+    def _count(self, topic: str, kind: str, outcome: str) -> None:
+        key = (topic, kind, outcome)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = self.metrics.consumed.labels(topic, kind, outcome)
+        child.inc()
+
     def _process(self, rec: Any, replay: bool) -> tuple[str, list[Out | DeadLetter]]:
         """Decode and dispatch one record; returns its type and outputs, or a dead letter."""
         topic = rec.topic
@@ -195,7 +203,7 @@ class Runner(Generic[S]):
             if handler is None or kind not in self._allowed.get(topic, frozenset()):
                 raise HandlerRejected("unexpected_type", f"{kind} is not handled on {topic}")
             if self.dedupe.seen(decoded.message_id):
-                self.metrics.consumed.labels(topic, kind, "duplicate").inc()
+                self._count(topic, kind, "duplicate")
                 return kind, []
             inbound = Inbound(topic, rec.partition, rec.offset, rec.key, kind,
                               decoded.message_id, decoded.value, rec.timestamp)
@@ -203,14 +211,14 @@ class Runner(Generic[S]):
             outs: list[Out | DeadLetter] = list(handler(self.state, inbound))
             self.dedupe.remember(decoded.message_id)
             self.metrics.handler_seconds.observe(time.perf_counter() - t0)
-            self.metrics.consumed.labels(topic, kind, "replayed" if replay else "ok").inc()
+            self._count(topic, kind, "replayed" if replay else "ok")
             return kind, outs
         except (DecodeError, HandlerRejected) as exc:
             reason, detail = exc.reason, exc.detail
         except Exception as exc:  # a handler bug must not kill the service; it is dead-lettered
             log.exception("handler failed on %s[%d]@%d", topic, rec.partition, rec.offset)
             reason, detail = "handler_error", f"{type(exc).__name__}: {exc}"[:500]
-        self.metrics.consumed.labels(topic, kind, "dead_letter").inc()
+        self._count(topic, kind, "dead_letter")
         if replay:
             return kind, []
         self.metrics.dead_letters.labels(reason).inc()
