@@ -85,11 +85,15 @@ class LineRequest:
 
 def capacity_shortfalls(windows: dict[str, Window], reserved: dict[str, float],
                         lines: Iterable[LineRequest]) -> list[str]:
-    """Why an order cannot be granted: unknown windows or capacity beyond what is left."""
+    """Why an order cannot be granted: unknown windows or capacity beyond what is left.
+
+    An order's lines in one window all ask for the same site capacity in that window (they
+    differ by job or time slot), so the order needs the largest of them, not their sum.
+    """
     problems = []
     asked: dict[str, float] = {}
     for line in lines:
-        asked[line.window_id] = asked.get(line.window_id, 0.0) + line.capacity_kw
+        asked[line.window_id] = max(asked.get(line.window_id, 0.0), line.capacity_kw)
     for wid, kw in sorted(asked.items()):
         w = windows.get(wid)
         if w is None:

@@ -195,8 +195,11 @@ def on_confirm(st: GridState, m: Inbound) -> Sequence[Out]:
     problems = capacity_shortfalls(st.windows, st.reserved, _lines(order))
     if problems:
         return [_refuse(msg, order, problems)]
+    needed: dict[str, float] = {}
     for line in _lines(order):
-        st.reserved[line.window_id] = st.reserved.get(line.window_id, 0.0) + line.capacity_kw
+        needed[line.window_id] = max(needed.get(line.window_id, 0.0), line.capacity_kw)
+    for wid, kw in needed.items():
+        st.reserved[wid] = st.reserved.get(wid, 0.0) + kw
     quoted = _quote(st, order, OrderStatus.CONFIRMED)
     items = tuple(i.model_copy(update={"attributes": i.attributes.model_copy(
         update={"confirmed_capacity_kw": i.attributes.capacity_kw})}) for i in quoted.items)

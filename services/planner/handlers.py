@@ -114,7 +114,9 @@ def _order(st: PlannerState, seller: str, site_id: str, placements: Sequence[Pla
                     carbon_target_g_per_kwh=p.job.carbon_target_g_per_kwh,
                     job_ids=(p.job.job_id,))))
     day = placements[0].start.strftime("%Y%m%d")
-    return Order(id=f"order-{site_id}-{day}", status=OrderStatus.CREATED, seller=seller,
+    earlier = sum(1 for ps in st.orders.values() if ps and ps[0].site.site_id == site_id)
+    name = f"order-{site_id}-{day}" + (f"-{earlier + 1}" if earlier else "")
+    return Order(id=name, status=OrderStatus.CREATED, seller=seller,
                  buyer=Buyer(id=st.buyer_id, display_name=st.buyer_name), items=tuple(items))
 
 

@@ -107,11 +107,12 @@ def test_capacity_already_reserved_is_not_offered_again() -> None:
     assert got == [f"{EAST_14_18}: 400 kW asked, 300 kW left of 1500 kW"]  # 1500 - 1200 = 300
 
 
-def test_lines_in_the_same_window_are_added_up() -> None:
-    got = capacity_shortfalls(_windows(), {}, [LineRequest(NW_14_18, 800),
-                                               LineRequest(NW_14_18, 800)])
+def test_an_order_needs_the_largest_of_its_lines_in_a_window_not_their_sum() -> None:
+    lines = [LineRequest(NW_14_18, 800), LineRequest(NW_14_18, 900)]
 
-    assert got == [f"{NW_14_18}: 1600 kW asked, 1500 kW left of 1500 kW"]  # 800 + 800
+    assert capacity_shortfalls(_windows(), {}, lines) == []  # max(800, 900) = 900 <= 1500
+    got = capacity_shortfalls(_windows(), {NW_14_18: 1000}, lines)
+    assert got == [f"{NW_14_18}: 900 kW asked, 500 kW left of 1500 kW"]  # 1500 - 1000
 
 
 def test_an_unknown_window_is_refused_and_the_others_still_checked() -> None:

@@ -225,10 +225,6 @@ def test_a_refused_confirmation_schedules_nothing() -> None:
     assert st.confirmed == set()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: planner._order asks capacity_kw = min(site IT, window capacity) on every line, so "
-    "two batches sharing a window at one site ask 2 x 1500 kW and the grid refuses (40002) an "
-    "order the planner itself found feasible (600 + 600 kW <= 1500 kW)"))
 def test_two_batches_sharing_a_window_at_one_site_are_granted() -> None:
     small = [_job(f"small-{i}", "10:00", 4, "14:00",
                   JobPart(part_id="p", power_kw=600, gpus=1, critical=True, migratable=False),
@@ -242,12 +238,6 @@ def test_two_batches_sharing_a_window_at_one_site_are_granted() -> None:
     assert answer.value.error is None  # 1200 kW of load fits the 1500 kW window
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: planner._order names an order after its site and day only, so a batch planned at a "
-    "later discovery for a site already ordered that day reuses the order id, transaction id "
-    "and select message_id: the grid's Dedupe drops the select as a duplicate (or on_confirm "
-    "rejects duplicate_order) and st.orders[txn] is overwritten, losing the first batch's "
-    "placements"))
 def test_a_batch_discovered_later_gets_an_order_of_its_own() -> None:
     st = _planner(BATCH_A)
     (first,) = _discovered(st)
