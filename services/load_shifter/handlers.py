@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from contracts.beckn.models import Action as BecknAction
 from contracts.beckn.models import BecknMessage, OrderMessage, OrderStatus
@@ -29,11 +30,65 @@ SOURCE = "load-shifter"
 
 @dataclass
 class ShifterState:
+    """What runs where (the plan, updated by this service's own moves), confirmed orders,
+    each battery's initial charge and the battery commands issued since."""
+
     sites: dict[str, SiteRegistered] = field(default_factory=dict)
     placements: dict[str, PlacementScheduled] = field(default_factory=dict)
     orders: dict[str, BecknMessage] = field(default_factory=dict)
     soc_kwh: dict[str, float] = field(default_factory=dict)
+    battery_commands: dict[str, list[SiteCommandIssued]] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)
+
+
+def _key(p: PlacementScheduled) -> str:
+    return f"{p.job_id}/{p.part_id}@{p.site_id}/{p.start.isoformat()}"
+
+
+def soc_at(st: ShifterState, site_id: str, t: datetime) -> float:
+    """The battery's charge at `t`: its initial charge, less discharges and plus charging
+    (times round-trip efficiency, capped at capacity) commanded before `t`."""
+    site = st.sites.get(site_id)
+    if site is None or site.battery is None:
+        return 0.0
+    b = site.battery
+    soc = st.soc_kwh.get(site_id, 0.0)
+    for c in sorted(st.battery_commands.get(site_id, []), key=lambda c: (c.start, c.command_id)):
+        hours = max(0.0, (min(c.end, t) - c.start).total_seconds() / 3600)
+        if c.action == CommandAction.BATTERY_DISCHARGE:
+            soc -= c.power_kw * hours
+        elif c.action == CommandAction.BATTERY_CHARGE:
+            soc = min(b.energy_kwh, soc + c.power_kw * hours * b.round_trip_efficiency)
+    return max(0.0, soc)
+
+
+def _apply_moves(st: ShifterState, commands: Sequence[SiteCommandIssued]) -> None:
+    """Record the commanded moves and pauses in the plan, so a later event sees where each
+    part runs now: the origin keeps the part outside the paused span, the destination gets
+    it over the moved span under its own confirmed order."""
+    starts = {(c.job_id, c.part_id): c for c in commands if c.action == CommandAction.START_JOB}
+    for c in commands:
+        if c.action != CommandAction.PAUSE_JOB:
+            continue
+        for key, p in list(st.placements.items()):
+            if ((p.job_id, p.part_id, p.site_id) != (c.job_id, c.part_id, c.site_id)
+                    or not (p.start < c.end and p.end > c.start)):
+                continue
+            del st.placements[key]
+            for s, e in ((p.start, c.start), (c.end, p.end)):
+                if s < e:
+                    kept = p.model_copy(update={"start": s, "end": e})
+                    st.placements[_key(kept)] = kept
+            moved = starts.get((c.job_id, c.part_id))
+            host = next((q for q in st.placements.values()
+                         if moved is not None and q.site_id == moved.site_id), None)
+            if moved is not None and host is not None:
+                there = p.model_copy(update={
+                    "site_id": moved.site_id, "zone": host.zone, "start": moved.start,
+                    "end": moved.end, "order_id": host.order_id,
+                    "transaction_id": host.transaction_id,
+                    "order_capacity_kw": host.order_capacity_kw})
+                st.placements[_key(there)] = there
 
 
 def on_site_registered(st: ShifterState, m: Inbound) -> Sequence[Out]:
@@ -48,7 +103,7 @@ def on_site_registered(st: ShifterState, m: Inbound) -> Sequence[Out]:
 def on_placement_scheduled(st: ShifterState, m: Inbound) -> Sequence[Out]:
     """Know what runs where, under which confirmed order."""
     p = m.value.payload
-    st.placements[f"{p.job_id}/{p.part_id}"] = p
+    st.placements[_key(p)] = p
     return []
 
 
@@ -107,14 +162,15 @@ def on_grid_update(st: ShifterState, m: Inbound) -> Sequence[Out]:
     battery = site.battery if site else None
     resp = plan_response(site_id, ev.requested_reduction_kw, ev.start, ev.end,
                          sorted(st.placements.values(), key=lambda p: (p.job_id, p.part_id)),
-                         battery, st.soc_kwh.get(site_id, 0.0), ev.event_id)
+                         battery, soc_at(st, site_id, ev.start), ev.event_id)
     at = ev.start
     outs: list[Out] = []
     commands = [_command(ev.event_id, i, a) for i, a in enumerate(resp.actions)]
     for c in commands:
         outs.append(Out(COMMANDS, c.site_id, envelope(c, id=c.command_id, time=at, source=SOURCE)))
-        if c.action == CommandAction.BATTERY_DISCHARGE:
-            st.soc_kwh[site_id] -= c.power_kw * (c.end - c.start).total_seconds() / 3600
+        if c.action in (CommandAction.BATTERY_DISCHARGE, CommandAction.BATTERY_CHARGE):
+            st.battery_commands.setdefault(c.site_id, []).append(c)
+    _apply_moves(st, commands)
     done = ResponseDispatched(
         event_id=ev.event_id, site_id=site_id, requested_kw=resp.requested_kw,
         shifted_kw=resp.shifted_kw, shifted_to=resp.shifted_to, battery_kw=resp.battery_kw,
