@@ -16,6 +16,7 @@ class StreamMetrics:
     handler_seconds: Histogram
     replayed: Counter
     response_seconds: Histogram
+    lag: Gauge
     ready: Gauge
 
 
@@ -41,5 +42,8 @@ def stream_metrics(registry: CollectorRegistry | None = None) -> StreamMetrics:
             "load-shifter's beckn.on_update: stress event published -> commands published)",
             ["type"], registry=reg,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)),
+        lag=Gauge("stream_consumer_lag_records",
+                  "Records on the partition not yet consumed by this service (high watermark - "
+                  "position), after each batch", ["topic", "partition"], registry=reg),
         ready=Gauge("stream_ready", "1 when the consumer has joined its group", registry=reg),
     )

@@ -55,6 +55,8 @@ class DeadLetter:
 
 
 Handler = Callable[[S, Inbound], Sequence[Out]]
+Observer = Callable[[Out], None]
+"""Sees every output once it is acknowledged (a service's domain metrics live here)."""
 
 
 class HandlerRejected(ValueError):
@@ -114,6 +116,7 @@ class Runner(Generic[S]):
         *,
         consumer: AIOKafkaConsumer | None = None,
         producer: AIOKafkaProducer | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -123,6 +126,7 @@ class Runner(Generic[S]):
         self.dedupe = Dedupe()
         self._consumer = consumer
         self._producer = producer
+        self._observe = observe
         self._allowed = {settings.topic(t.name): frozenset(t.types) for t in consumes}
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._stopping = asyncio.Event()
@@ -236,6 +240,7 @@ class Runner(Generic[S]):
         assert self._producer is not None and self._consumer is not None
         sends: list[asyncio.Future[Any]] = []
         produced: list[str] = []
+        acked: list[Out] = []
         answered: list[tuple[str, int]] = []
         commits: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
@@ -248,6 +253,7 @@ class Runner(Generic[S]):
                     answered.append((kind, rec.timestamp))
                 for out in outs:
                     if isinstance(out, Out):
+                        acked.append(out)
                         name = self.settings.topic(out.topic.name)
                         sends.append(await self._producer.send(
                             name, encode(out.value), key=out.key.encode()))
@@ -263,8 +269,19 @@ class Runner(Generic[S]):
             acked_ms = time.time() * 1000
             for kind, ts in answered:
                 self.metrics.response_seconds.labels(kind).observe(max(0.0, acked_ms - ts) / 1000)
+            if self._observe is not None:
+                for out in acked:
+                    try:
+                        self._observe(out)
+                    except Exception:  # metrics must never stop the stream
+                        log.exception("metrics observer failed on %s", out.topic.name)
         if commits:
             await self._consumer.commit(commits)
+            for tp, next_offset in commits.items():
+                high = self._consumer.highwater(tp)
+                if high is not None:
+                    self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
+                        max(0, high - next_offset))
 
     async def run(self) -> None:
         s = self.settings
