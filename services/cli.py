@@ -13,6 +13,8 @@ from pathlib import Path
 from contracts.scenario import load_scenario
 from contracts.topics import COMMANDS, SERVICES, dead_letter_topic
 from services.common.localkafka import LocalBroker, bootstrap_servers_from_env
+from services.evaluate.run import add_arguments as evaluate_arguments
+from services.evaluate.run import main as evaluate_main
 from services.replay.domain import summarise, table
 from services.replay.driver import (
     BECKN_TOPICS,
@@ -106,6 +108,10 @@ def broker_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    return evaluate_main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="degflex", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -121,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("broker", help="the local single-node Kafka")
     b.add_argument("action", choices=["start", "stop", "status"])
     b.set_defaults(func=broker_cmd)
+    e = sub.add_parser("evaluate", help="compare placement policies on the June 2023 traces")
+    evaluate_arguments(e)
+    e.set_defaults(func=evaluate)
     args = p.parse_args(argv)
     try:
         return int(args.func(args))
