@@ -1,0 +1,47 @@
+"""The degflex planner: the fast planner, then the exact MILP seeded with its answer when the
+model is small enough to gain from it within the time limit."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from services.planner.optimiser.fast import solve_fast
+from services.planner.optimiser.milp import solve_exact
+from services.planner.optimiser.model import Problem, Schedule, allowed_sites, block_profile, window
+
+EXACT_MAX_NONZEROS = 150_000
+"""Above this (estimated) MILP size the polish rarely improves within seconds: fast only."""
+
+
+def milp_size(problem: Problem) -> int:
+    """Estimated nonzeros of the full MILP (x columns ~4 each, block starts ~3 per slot run)."""
+    n, dt = problem.grid.n_slots, problem.grid.slot_hours
+    total = 0
+    for job in problem.jobs:
+        sites = len(allowed_sites(problem, job))
+        slots = len(window(job, n))
+        if job.interruptible:
+            total += 4 * sites * slots
+        else:
+            length = len(block_profile(job, job.home_site, dt))
+            total += 3 * sites * max(0, slots - length + 1) * length
+    return total
+
+
+def plan(problem: Problem, time_limit_s: float = 5.0, mip_gap: float = 1e-4,
+         max_exact_nonzeros: int = EXACT_MAX_NONZEROS) -> Schedule:
+    """The best schedule found within ``time_limit_s`` (the fast planner gets at most 40% of it).
+
+    Status: ``optimal`` when the MILP proved it (to ``mip_gap``), else the fast planner's or the
+    MILP's (``feasible``, ``time_limit``).
+    """
+    t0 = time.perf_counter()
+    fast = solve_fast(problem, budget_s=min(3.0, 0.4 * time_limit_s))
+    best = fast
+    remaining = time_limit_s - (time.perf_counter() - t0)
+    if remaining > 0.2 and milp_size(problem) <= max_exact_nonzeros:
+        exact = solve_exact(problem, time_limit_s=remaining, mip_gap=mip_gap, start=fast)
+        if exact.objective <= fast.objective + 1e-9 * abs(fast.objective):
+            best = exact
+    return replace(best, solve_s=time.perf_counter() - t0)
