@@ -16,6 +16,7 @@ def bootstrap(settings: PlannerSettings, *, consumer: AIOKafkaConsumer | None = 
               producer: AIOKafkaProducer | None = None) -> Runner[PlannerState]:
     s = settings
     state = PlannerState(Parties(s.bap_id, s.bap_uri, s.bpp_id, s.bpp_uri), s.buyer_id,
-                         s.buyer_name, s.carbon_price_gbp_per_tonne)
+                         s.buyer_name, s.carbon_price_gbp_per_tonne, mode=s.mode,
+                         migration_h=s.migration_h, exact_up_to_parts=s.exact_up_to_parts)
     return Runner(s, state, HANDLERS, consumed_by(s.service_name), stream_metrics(),
                   consumer=consumer, producer=producer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from contracts.beckn.models import (
     Action,
@@ -27,6 +28,9 @@ from services.common.codec import envelope
 from services.common.ids import stable_id
 from services.common.runner import HandlerRejected, Inbound, Out
 from services.planner.domain import OfferedWindow, Placement, plan_placements
+from services.planner.optimiser.fast import solve_fast
+from services.planner.optimiser.milp import solve_exact
+from services.planner.placement import Line, Run, build_problem, lines_of, part_key, runs_of
 
 log = logging.getLogger(__name__)
 SOURCE = "planner"
@@ -43,7 +47,10 @@ class PlannerState:
     jobs: dict[str, JobSubmitted] = field(default_factory=dict)
     in_flight: set[str] = field(default_factory=set)
     discovering: str | None = None
-    orders: dict[str, tuple[Placement, ...]] = field(default_factory=dict)
+    mode: str = "rule"
+    migration_h: float = 0.5
+    exact_up_to_parts: int = 60
+    orders: dict[str, tuple[Run, ...]] = field(default_factory=dict)
     confirmed: set[str] = field(default_factory=set)
     completed: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
@@ -114,10 +121,82 @@ def _order(st: PlannerState, seller: str, site_id: str, placements: Sequence[Pla
                     carbon_target_g_per_kwh=p.job.carbon_target_g_per_kwh,
                     job_ids=(p.job.job_id,))))
     day = placements[0].start.strftime("%Y%m%d")
-    earlier = sum(1 for ps in st.orders.values() if ps and ps[0].site.site_id == site_id)
-    name = f"order-{site_id}-{day}" + (f"-{earlier + 1}" if earlier else "")
-    return Order(id=name, status=OrderStatus.CREATED, seller=seller,
+    return Order(id=_order_id(st, site_id, day), status=OrderStatus.CREATED, seller=seller,
                  buyer=Buyer(id=st.buyer_id, display_name=st.buyer_name), items=tuple(items))
+
+
+def _order_id(st: PlannerState, site_id: str, day: str) -> str:
+    earlier = sum(1 for rs in st.orders.values() if rs and rs[0].site_id == site_id)
+    return f"order-{site_id}-{day}" + (f"-{earlier + 1}" if earlier else "")
+
+
+def _order_from_lines(st: PlannerState, seller: str, site_id: str,
+                      lines: Sequence[Line]) -> Order:
+    site = st.sites[site_id]
+    items = []
+    for ln in lines:
+        hours = (ln.end - ln.start).total_seconds() / 3600
+        items.append(OrderItem(
+            line_id=f"{ln.window.item_id}@{ln.start:%H%M}",
+            ordered_item=ln.window.item_id,
+            quantity=Quantity(unit_quantity=ln.load_kw),
+            attributes=OrderLine(
+                site_id=site_id, grid_zone=site.zone, slot_start=ln.start, slot_end=ln.end,
+                compute_load_kw=ln.load_kw,
+                capacity_kw=min(site.it_capacity_kw, ln.window.capacity_kw),
+                gpu_hours=ln.gpu_hours, energy_kwh=round(ln.load_kw * hours, 3),
+                carbon_target_g_per_kwh=min(st.jobs[j].carbon_target_g_per_kwh
+                                            for j in ln.job_ids),
+                job_ids=ln.job_ids)))
+    day = lines[0].start.strftime("%Y%m%d")
+    return Order(id=_order_id(st, site_id, day), status=OrderStatus.CREATED, seller=seller,
+                 buyer=Buyer(id=st.buyer_id, display_name=st.buyer_name), items=tuple(items))
+
+
+def _optimal_orders(st: PlannerState, seller: str, waiting: Sequence[JobSubmitted],
+                    windows: Sequence[OfferedWindow], at: datetime
+                    ) -> list[tuple[Order, tuple[Run, ...]]]:
+    """Solve the placement exactly (HiGHS MILP; the fast solver past `exact_up_to_parts`)
+    and turn the schedule into one order per site."""
+    sites = sorted(st.sites.values(), key=lambda s: s.site_id)
+    problem, slots = build_problem(waiting, sites, windows, at, timedelta(minutes=30),
+                                   st.carbon_price_gbp_per_t, st.migration_h)
+    solve = solve_exact if len(problem.jobs) <= st.exact_up_to_parts else solve_fast
+    schedule = solve(problem)
+    for key, kwh in sorted(schedule.unmet_kwh.items()):
+        if kwh > 1e-6:
+            job_id = key.split("/", 1)[0]
+            log.warning("batch %s cannot be fully placed: %.1f kWh of %s unmet", job_id, kwh, key)
+            st.refused[job_id] = f"{kwh:.1f} kWh of {key} cannot run by its deadline"
+    runs = runs_of(schedule, slots)
+    zone_of = {s.site_id: s.zone for s in sites}
+    gpus_per_kw = {part_key(j.job_id, p.part_id): p.gpus / p.power_kw
+                   for j in waiting for p in j.parts}
+    lines = lines_of(runs, windows, zone_of, gpus_per_kw)
+    out = []
+    for site_id in sorted({r.site_id for r in runs}):
+        mine = [ln for ln in lines if ln.site_id == site_id]
+        if mine:
+            out.append((_order_from_lines(st, seller, site_id, mine),
+                        tuple(r for r in runs if r.site_id == site_id)))
+    return out
+
+
+def _rule_orders(st: PlannerState, seller: str, waiting: Sequence[JobSubmitted],
+                 windows: Sequence[OfferedWindow]) -> list[tuple[Order, tuple[Run, ...]]]:
+    plan = plan_placements(waiting, list(st.sites.values()), windows, st.carbon_price_gbp_per_t)
+    for job_id, why in plan.unplaced:
+        log.warning("batch %s not placed: %s", job_id, why)
+        st.refused[job_id] = why
+    by_site: dict[str, list[Placement]] = {}
+    for p in plan.placements:
+        by_site.setdefault(p.site.site_id, []).append(p)
+    out = []
+    for site_id, placements in sorted(by_site.items()):
+        runs = tuple(Run(p.job.job_id, part.part_id, site_id, p.start, p.end, part.power_kw)
+                     for p in placements for part in p.job.parts)
+        out.append((_order(st, seller, site_id, placements), runs))
+    return out
 
 
 def on_discover_results(st: PlannerState, m: Inbound) -> Sequence[Out]:
@@ -129,21 +208,17 @@ def on_discover_results(st: PlannerState, m: Inbound) -> Sequence[Out]:
     assert isinstance(msg.message, OnDiscoverMessage)
     seller, windows = _windows(msg.message)
     waiting = [j for k, j in sorted(st.jobs.items()) if k not in st.in_flight]
-    plan = plan_placements(waiting, list(st.sites.values()), windows, st.carbon_price_gbp_per_t)
-    for job_id, why in plan.unplaced:
-        log.warning("batch %s not placed: %s", job_id, why)
-        st.refused[job_id] = why
-    by_site: dict[str, list[Placement]] = {}
-    for p in plan.placements:
-        by_site.setdefault(p.site.site_id, []).append(p)
-        st.in_flight.add(p.job.job_id)
-    outs = []
     at = msg.context.timestamp
-    for site_id, placements in sorted(by_site.items()):
-        order = _order(st, seller, site_id, placements)
+    if st.mode == "optimal":
+        orders = _optimal_orders(st, seller, waiting, windows, at)
+    else:
+        orders = _rule_orders(st, seller, waiting, windows)
+    outs = []
+    for order, runs in orders:
         txn = stable_id("order", order.id)
-        st.orders[txn] = tuple(placements)
-        outs.append(_send(request(st.parties, Action.SELECT, txn, order.id, at,
+        st.orders[txn] = runs
+        st.in_flight.update(r.job_id for r in runs)
+        outs.append(_send(request(st.parties, Action.SELECT, txn, order.id or "", at,
                                   OrderMessage(order=order))))
     return outs
 
@@ -157,8 +232,8 @@ def _next(st: PlannerState, m: Inbound, action: Action) -> Sequence[Out]:
     if msg.error is not None or order.status == OrderStatus.REJECTED:
         reason = msg.error.message if msg.error else "rejected"
         log.warning("order %s refused at %s: %s", order.id, msg.context.action.value, reason)
-        for p in st.orders[txn]:
-            st.refused[p.job.job_id] = reason
+        for r in st.orders[txn]:
+            st.refused[r.job_id] = reason
         return []
     return [_send(request(st.parties, action, txn, order.id, msg.context.timestamp,
                           OrderMessage(order=order.model_copy(
@@ -187,18 +262,19 @@ def on_order_confirmed(st: PlannerState, m: Inbound) -> Sequence[Out]:
         return []
     st.confirmed.add(txn)
     outs = []
-    for p in st.orders[txn]:
+    for r in st.orders[txn]:
         caps = [i.attributes.confirmed_capacity_kw or 0.0 for i in order.items
-                if p.job.job_id in i.attributes.job_ids]
-        for part in p.job.parts:
-            ev = PlacementScheduled(
-                job_id=p.job.job_id, part_id=part.part_id, site_id=p.site.site_id,
-                zone=p.site.zone, start=p.start, end=p.end, power_kw=part.power_kw,
-                critical=part.critical, migratable=part.migratable, order_id=order.id or "",
-                transaction_id=txn, order_capacity_kw=min(caps))
-            eid = stable_id("placement", txn, p.job.job_id, part.part_id)
-            outs.append(Out(PLACEMENTS, p.site.site_id,
-                            envelope(ev, id=eid, time=msg.context.timestamp, source=SOURCE)))
+                if r.job_id in i.attributes.job_ids
+                and i.attributes.slot_start < r.end and i.attributes.slot_end > r.start]
+        part = next(p for p in st.jobs[r.job_id].parts if p.part_id == r.part_id)
+        ev = PlacementScheduled(
+            job_id=r.job_id, part_id=r.part_id, site_id=r.site_id,
+            zone=st.sites[r.site_id].zone, start=r.start, end=r.end, power_kw=r.power_kw,
+            critical=part.critical, migratable=part.migratable, order_id=order.id or "",
+            transaction_id=txn, order_capacity_kw=min(caps))
+        eid = stable_id("placement", txn, r.job_id, r.part_id, r.start.isoformat())
+        outs.append(Out(PLACEMENTS, r.site_id,
+                        envelope(ev, id=eid, time=msg.context.timestamp, source=SOURCE)))
     return outs
 
 

@@ -254,4 +254,4 @@ def test_a_batch_discovered_later_gets_an_order_of_its_own() -> None:
     assert [i.line_id for i in _order(later).items] == [f"batch-c@{EAST_14_18}"]
     assert later.context.transaction_id != first.context.transaction_id
     assert later.context.message_id != first.context.message_id
-    assert [p.job.job_id for p in st.orders[first.context.transaction_id]] == ["batch-a"]
+    assert {r.job_id for r in st.orders[first.context.transaction_id]} == {"batch-a"}
