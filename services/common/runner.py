@@ -55,6 +55,11 @@ class DeadLetter:
 
 
 Handler = Callable[[S, Inbound], Sequence[Out]]
+def ignore(state: object, message: Inbound) -> Sequence[Out]:
+    """For record types a service reads on a shared topic but has no business with."""
+    return []
+
+
 Observer = Callable[[Out], None]
 """Sees every output once it is acknowledged (a service's domain metrics live here)."""
 

@@ -166,24 +166,23 @@ def _quote(st: GridState, order: Order, status: OrderStatus) -> Order:
                                     "value": Price(value=round(total, 2))})
 
 
-def on_select(st: GridState, m: Inbound) -> Sequence[Out]:
-    """Quote an order if every line's capacity fits what the window has left (else 40002)."""
+def _quote_if_it_fits(st: GridState, m: Inbound, status: OrderStatus) -> Sequence[Out]:
     msg = m.value
     order = order_of(msg)
     problems = capacity_shortfalls(st.windows, st.reserved, _lines(order))
     if problems:
         return [_refuse(msg, order, problems)]
-    return [_callback(reply(msg, OrderMessage(order=_quote(st, order, OrderStatus.CREATED))))]
+    return [_callback(reply(msg, OrderMessage(order=_quote(st, order, status))))]
+
+
+def on_select(st: GridState, m: Inbound) -> Sequence[Out]:
+    """Quote an order if every line's capacity fits what the window has left (else 40002)."""
+    return _quote_if_it_fits(st, m, OrderStatus.CREATED)
 
 
 def on_init(st: GridState, m: Inbound) -> Sequence[Out]:
     """Initialise the quoted order (same capacity rule), awaiting confirmation."""
-    msg = m.value
-    order = order_of(msg)
-    problems = capacity_shortfalls(st.windows, st.reserved, _lines(order))
-    if problems:
-        return [_refuse(msg, order, problems)]
-    return [_callback(reply(msg, OrderMessage(order=_quote(st, order, OrderStatus.PENDING))))]
+    return _quote_if_it_fits(st, m, OrderStatus.PENDING)
 
 
 def on_confirm(st: GridState, m: Inbound) -> Sequence[Out]:

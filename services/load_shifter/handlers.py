@@ -21,7 +21,7 @@ from contracts.topics import BECKN_UPDATES, COMMANDS, RESPONSES
 from services.common.beckn import Parties, order_of, request
 from services.common.codec import envelope
 from services.common.ids import stable_id
-from services.common.runner import HandlerRejected, Inbound, Out
+from services.common.runner import HandlerRejected, Inbound, Out, ignore
 from services.load_shifter.domain import Action, plan_response
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ HANDLERS = {
     "compflex.placement.scheduled": on_placement_scheduled,
     "beckn.on_confirm": on_order_confirmed,
     "beckn.on_update": on_grid_update,
-    "beckn.on_discover": lambda st, m: [],
-    "beckn.on_select": lambda st, m: [],
-    "beckn.on_init": lambda st, m: [],
+    "beckn.on_discover": ignore,
+    "beckn.on_select": ignore,
+    "beckn.on_init": ignore,
 }

@@ -17,7 +17,7 @@ from contracts.topics import VERIFICATIONS
 from services.common.beckn import order_of
 from services.common.codec import envelope
 from services.common.ids import stable_id
-from services.common.runner import Inbound, Out
+from services.common.runner import Inbound, Out, ignore
 from services.metering_validator.domain import Metered, measure, verdict
 
 SOURCE = "metering-validator"
@@ -115,8 +115,8 @@ HANDLERS = {
     "beckn.on_confirm": on_order_confirmed,
     "beckn.on_update": on_grid_update,
     "metering.reading.recorded": on_reading,
-    "metering.day.closed": lambda st, m: [],
-    "beckn.on_discover": lambda st, m: [],
-    "beckn.on_select": lambda st, m: [],
-    "beckn.on_init": lambda st, m: [],
+    "metering.day.closed": ignore,
+    "beckn.on_discover": ignore,
+    "beckn.on_select": ignore,
+    "beckn.on_init": ignore,
 }

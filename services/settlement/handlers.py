@@ -21,7 +21,7 @@ from contracts.topics import BECKN_STATUSES, STATEMENTS
 from services.common.beckn import Parties, order_of, request
 from services.common.codec import envelope
 from services.common.ids import stable_id
-from services.common.runner import Inbound, Out
+from services.common.runner import Inbound, Out, ignore
 from services.settlement.domain import by_zone, flex_payment_gbp, settle_site
 
 SOURCE = "settlement"
@@ -186,10 +186,6 @@ def on_response(st: SettlementState, m: Inbound) -> Sequence[Out]:
     return _maybe_settle(st)
 
 
-def _ignore(st: SettlementState, m: Inbound) -> Sequence[Out]:
-    return []
-
-
 HANDLERS = {
     "grid.signal.published": on_signal,
     "beckn.on_confirm": on_order_confirmed,
@@ -198,7 +194,7 @@ HANDLERS = {
     "metering.day.closed": on_day_closed,
     "metering.flexibility.verified": on_verified,
     "fulfilment.response.dispatched": on_response,
-    "beckn.on_discover": _ignore,
-    "beckn.on_select": _ignore,
-    "beckn.on_init": _ignore,
+    "beckn.on_discover": ignore,
+    "beckn.on_select": ignore,
+    "beckn.on_init": ignore,
 }
