@@ -100,12 +100,10 @@ def price_known_until(signals: Signals, issued: int) -> int:
     """First horizon slot whose Agile price is not yet published at ``issued``: rates for the
     next 23:00-23:00 (UK time) day appear at about 16:00 UK time."""
     now = (signals.start + issued * SLOT).astimezone(UK)
-    day_end = now.replace(hour=AGILE_DAY_END_LOCAL_HOUR, minute=0, second=0, microsecond=0)
-    if now >= day_end:
-        day_end += timedelta(days=1)
-    if now.hour >= AGILE_PUBLISH_LOCAL_HOUR:
-        day_end += timedelta(days=1)
-    day_end = day_end.replace(tzinfo=UK)  # re-resolve the offset across a DST change
+    published = now.date() if now.hour >= AGILE_PUBLISH_LOCAL_HOUR else now.date() - timedelta(1)
+    end_day = published + timedelta(days=1)
+    day_end = datetime(end_day.year, end_day.month, end_day.day, AGILE_DAY_END_LOCAL_HOUR,
+                       tzinfo=UK)
     return max(issued, math.ceil((day_end - signals.start) / SLOT))
 
 
