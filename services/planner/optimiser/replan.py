@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 
-from services.planner.optimiser.model import Grid, Job, Problem, Site, block_profile
+from services.planner.optimiser.model import Grid, Job, Problem, Schedule, Site, block_profile
 
 _TOL = 1e-6
 
@@ -149,3 +149,35 @@ def _keepable(jobs: list[Job], sites: Mapping[str, Site], grid: Grid,
             it_load[(site_id, t)] += kw
             zone_load[(site.zone, t)] += kw * site.pue
     return kept
+
+
+def progress(problem: Problem, schedule: Schedule, until_slot: int
+             ) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """The state after running ``schedule`` exactly for slots [0, until_slot): (done_kwh,
+    battery_soc, at_site), ready for :func:`replan`. Away from home, the migration energy is
+    spent first and does not count as done."""
+    dt = problem.grid.slot_hours
+    delivered: dict[str, float] = defaultdict(float)
+    at_site: dict[str, str] = {}
+    last: dict[str, int] = {}
+    for (j, s, t), kw in schedule.run_kw.items():
+        if t < until_slot and kw > _TOL:
+            delivered[j] += kw * dt
+            if t >= last.get(j, -1):
+                last[j], at_site[j] = t, s
+    done: dict[str, float] = {}
+    for job in problem.jobs:
+        got = delivered.get(job.job_id, 0.0)
+        if job.job_id in at_site and at_site[job.job_id] != job.home_site:
+            got = max(0.0, got - job.migration_kwh)
+        done[job.job_id] = min(got, job.energy_kwh)
+    soc: dict[str, float] = {}
+    for site in problem.sites:
+        if site.battery is None:
+            continue
+        level = site.battery.soc_kwh
+        for t in range(until_slot):
+            b = schedule.battery_kw.get((site.site_id, t), 0.0)
+            level -= (b * site.battery.efficiency if b < 0 else b) * dt
+        soc[site.site_id] = level
+    return done, soc, at_site
