@@ -12,7 +12,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
 import numpy as np
 
@@ -36,14 +35,15 @@ DONE_KWH = 1e-3
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """Which optimiser degflex uses: ``exact`` (the MILP), ``fast`` (the heuristic), ``auto``
-    (exact up to ``exact_max_jobs`` jobs per solve, fast above) or ``best`` (exact within the
-    time limit; when it does not prove optimality, also fast, keeping the better objective)."""
+    """Which optimiser degflex uses per solve: ``planner`` (the degflex planner: the fast
+    heuristic, then the exact MILP seeded with it when the model is small enough, within
+    ``time_limit_s``), ``exact`` (the MILP alone) or ``fast`` (the heuristic alone).
+    ``max_exact_nonzeros`` overrides the planner's size limit for the MILP polish."""
 
-    solver: str = "auto"
-    time_limit_s: float = 30.0
+    solver: str = "planner"
+    time_limit_s: float = 5.0
     mip_gap: float = 1e-4
-    exact_max_jobs: int = 60
+    max_exact_nonzeros: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,6 @@ def scored(problem: Problem, run: Mapping[tuple[str, str, int], float], status: 
     draft = replace(draft, unmet_kwh=unmet)
     cost, carbon, objective = evaluate(problem, draft)
     return replace(draft, cost_gbp=cost, carbon_kg=carbon, objective=objective)
-
-
-# ---------------------------------------------------------------------------------------------
-# Rule-based baselines
 
 
 class _Ledger:
@@ -273,60 +269,39 @@ def _run_slot(led: _Ledger, job: Job, t: int, left: dict[str, float]) -> None:
         left[job.job_id] -= kw * led.dt
 
 
-# ---------------------------------------------------------------------------------------------
-# degflex: the optimiser
-
-
-Solve = Callable[[Problem], tuple[Schedule, str]]
+Solve = Callable[[Problem], Schedule]
 
 
 def make_solver(opts: SolverOptions) -> Solve:
-    """A function solving a Problem with the chosen optimiser, returning the schedule and the
-    name of the optimiser that produced it."""
-    def exact(p: Problem) -> Schedule:
+    """A function solving a Problem with the chosen optimiser."""
+    if opts.solver == "planner":
+        from services.planner.optimiser.planner import EXACT_MAX_NONZEROS, plan
+        limit = opts.max_exact_nonzeros or EXACT_MAX_NONZEROS
+        return lambda p: plan(p, time_limit_s=opts.time_limit_s, mip_gap=opts.mip_gap,
+                              max_exact_nonzeros=limit)
+    if opts.solver == "exact":
         from services.planner.optimiser.milp import solve_exact
-        return solve_exact(p, time_limit_s=opts.time_limit_s, mip_gap=opts.mip_gap)
-
-    def fast(p: Problem) -> Schedule:
+        return lambda p: solve_exact(p, time_limit_s=opts.time_limit_s, mip_gap=opts.mip_gap)
+    if opts.solver == "fast":
         from services.planner.optimiser.fast import solve_fast
-        return solve_fast(p)
-
-    def solve(p: Problem) -> tuple[Schedule, str]:
-        if opts.solver == "exact":
-            return exact(p), "exact"
-        if opts.solver == "fast":
-            return fast(p), "fast"
-        if opts.solver not in ("auto", "best"):
-            raise ValueError(f"solver {opts.solver!r}: expected auto, best, exact or fast")
-        if opts.solver == "auto" and len(p.jobs) > opts.exact_max_jobs and fast_available():
-            return fast(p), "fast"
-        s = exact(p)
-        if s.status == "optimal" or not fast_available():
-            return s, "exact"
-        f = fast(p)
-        return (f, "fast") if f.objective < s.objective else (s, f"exact ({s.status})")
-    return solve
+        return lambda p: solve_fast(p, time_limit_s=opts.time_limit_s,
+                                    budget_s=min(3.0, opts.time_limit_s))
+    raise ValueError(f"solver {opts.solver!r}: expected planner, exact or fast")
 
 
-def fast_available() -> bool:
-    try:
-        from services.planner.optimiser.fast import solve_fast  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _signals_problem(problem: Problem, fc: Forecast, lo: int, hi: int) -> Grid:
-    """The grid of slots [lo, hi) as forecast by ``fc``."""
+def _forecast_grid(problem: Problem, fc: Forecast) -> Grid:
+    """The problem's grid with the forecast's signals (same slots)."""
     g = problem.grid
-    return Grid(zones=g.zones, slot_hours=g.slot_hours,
-                start=g.start + timedelta(hours=g.slot_hours * lo),
-                price={z: fc.price[z][lo:hi].tolist() for z in g.zones},
-                carbon={z: fc.carbon[z][lo:hi].tolist() for z in g.zones})
+    return Grid(zones=g.zones, slot_hours=g.slot_hours, start=g.start,
+                price={z: fc.price[z].tolist() for z in g.zones},
+                carbon={z: fc.carbon[z].tolist() for z in g.zones})
 
 
-def _solver_label(used: Mapping[str, int]) -> str:
-    return ", ".join(f"{name} x{n}" for name, n in sorted(used.items()))
+def _solver_label(statuses: Mapping[str, int]) -> str:
+    """How the solves ended: ``optimal`` = the MILP proved it; ``feasible`` = the fast
+    planner's answer (MILP too large, or not better within the limit); ``time_limit`` = the
+    MILP's best incumbent."""
+    return ", ".join(f"{s} x{n}" for s, n in sorted(statuses.items()))
 
 
 def degflex_once(problem: Problem, forecaster: Forecaster, solve: Solve,
@@ -334,94 +309,84 @@ def degflex_once(problem: Problem, forecaster: Forecaster, solve: Solve,
     """One solve of the whole horizon on the forecast issued at slot 0, with every job known in
     advance (with ``perfect`` forecasts: the perfect-foresight bound)."""
     t0 = time.perf_counter()
-    fc = forecaster.issue(0)
-    plan = replace(problem, grid=_signals_problem(problem, fc, 0, problem.grid.n_slots))
-    sched, used = solve(plan)
+    sched = solve(replace(problem, grid=_forecast_grid(problem, forecaster.issue(0))))
     elapsed = time.perf_counter() - t0
     return PolicyRun(schedule=scored(problem, sched.run_kw, f"{name}:{sched.status}", elapsed),
-                     solver=f"{used} x1", solves=1, runtime_s=elapsed)
+                     solver=_solver_label({sched.status: 1}), solves=1, runtime_s=elapsed)
 
 
-@dataclass
-class _JobState:
-    delivered: float = 0.0
-    away: bool = False  # has run somewhere other than home (migration energy now owed)
-    block_site: str | None = None  # a started non-interruptible job's site
+def decision_slots(problem: Problem, replan_hours: float) -> list[int]:
+    """When degflex re-plans: at every job arrival and every ``replan_hours``."""
+    n, dt = problem.grid.n_slots, problem.grid.slot_hours
+    every = max(1, round(replan_hours / dt))
+    return sorted({j.earliest_slot for j in problem.jobs if 0 <= j.earliest_slot < n}
+                  | set(range(0, n, every)))
 
 
-def _remaining_job(job: Job, st: _JobState, tau: int, dt: float) -> Job | None:
-    """The job as seen from slot tau, on a horizon re-indexed from tau; None when done or past
-    its deadline."""
-    need = job.energy_kwh + (job.migration_kwh if st.away else 0.0)
-    left = need - st.delivered
-    if left <= DONE_KWH or job.deadline_slot <= tau:
-        return None
-    if st.block_site is not None:
-        # A started non-interruptible run continues now, where it is, to its end; keeping it
-        # is worth more than starting any other job.
-        length = math.ceil(left / (job.power_kw * dt) - 1e-9)
-        return replace(job, energy_kwh=left, earliest_slot=0,
-                       deadline_slot=max(1, min(length, job.deadline_slot - tau)),
-                       home_site=st.block_site, migratable=False, migration_kwh=0.0,
-                       critical=True)
-    return replace(job, energy_kwh=left,
-                   earliest_slot=max(job.earliest_slot - tau, 0),
-                   deadline_slot=job.deadline_slot - tau,
-                   migration_kwh=0.0 if st.away else job.migration_kwh)
+def _progress(problem: Problem, committed: Run, dt: float
+              ) -> tuple[dict[str, float], dict[str, str]]:
+    """(done kWh towards each job's energy, site of its latest run slot) after ``committed``.
+
+    Like ``replan.progress``, but a job away from home that has delivered less than its
+    migration energy gets a negative ``done``: the migration energy still owed stays in the
+    remaining work (``progress`` clips it at zero, which would under-deliver the job). The
+    fleet's sites have no batteries, so there is no state of charge to carry."""
+    delivered: dict[str, float] = defaultdict(float)
+    last: dict[str, tuple[int, str]] = {}
+    for (j, s, t), kw in committed.items():
+        delivered[j] += kw * dt
+        if t >= last.get(j, (-1, ""))[0]:
+            last[j] = (t, s)
+    done, at_site = {}, {}
+    for job in problem.jobs:
+        if job.job_id not in last:
+            continue
+        site = last[job.job_id][1]
+        at_site[job.job_id] = site
+        owed = job.migration_kwh if site != job.home_site else 0.0
+        done[job.job_id] = delivered[job.job_id] - owed
+    return done, at_site
 
 
 def degflex_rolling(problem: Problem, forecaster: Forecaster, solve: Solve, *,
                     replan_hours: float = 4.0, name: str = "degflex") -> PolicyRun:
-    """Rolling horizon: at every job arrival and every ``replan_hours``, re-plan the rest of the
-    horizon for the jobs known so far (work done, runs in progress) on the forecast issued
-    then; commit the plan until the next decision time."""
+    """Rolling horizon: at each decision slot, re-plan the rest of the horizon for the jobs
+    that have arrived, from the state the committed runs left (``replan`` with ``progress``:
+    work done, runs in progress where they are), on the forecast issued then; commit the plan
+    up to the next decision slot.
+
+    A job migrates at most once: once it has run away from home it stays where it is, which
+    keeps the stitched schedule inside the model (migration energy is owed once per job)."""
+    from services.planner.optimiser.replan import replan
+
     t0 = time.perf_counter()
     n, dt = problem.grid.n_slots, problem.grid.slot_hours
-    every = max(1, round(replan_hours / dt))
-    epochs = sorted({j.earliest_slot for j in problem.jobs if 0 <= j.earliest_slot < n}
-                    | set(range(0, n, every)))
-    state = {j.job_id: _JobState() for j in problem.jobs}
-    by_id = {j.job_id: j for j in problem.jobs}
+    epochs = decision_slots(problem, replan_hours)
     committed: Run = {}
-    used: dict[str, int] = defaultdict(int)
-    solves = 0
+    away: set[str] = set()
+    statuses: dict[str, int] = defaultdict(int)
     for k, tau in enumerate(epochs):
         nxt = epochs[k + 1] if k + 1 < len(epochs) else n
-        jobs = []
-        for job in problem.jobs:
-            if job.earliest_slot > tau:
-                continue
-            sub = _remaining_job(job, state[job.job_id], tau, dt)
-            if sub is not None:
-                jobs.append(sub)
-        if not jobs:
+        arrived = tuple(replace(j, migratable=False) if j.job_id in away else j
+                        for j in problem.jobs if j.earliest_slot <= tau)
+        known = replace(problem, jobs=arrived, fixed={})
+        done, at_site = _progress(known, committed, dt)
+        sub = replan(known, done, {}, tau, keep={}, at_site=at_site,
+                     grid=_forecast_grid(problem, forecaster.issue(tau)))
+        if not sub.jobs:
             continue
-        hi = max(tau + j.deadline_slot for j in jobs)
-        hi = min(hi, n)
-        fc = forecaster.issue(tau)
-        sub_problem = replace(problem, jobs=tuple(jobs), fixed={},
-                              grid=_signals_problem(problem, fc, tau, hi))
-        sched, which = solve(sub_problem)
-        used[which] += 1
-        solves += 1
-        for (jid, site, t), kw in sorted(sched.run_kw.items(), key=lambda x: x[0][2]):
-            slot = tau + t
-            if slot >= nxt or kw <= _TOL_KW:
-                continue
-            committed[(jid, site, slot)] = kw
-            job, st = by_id[jid], state[jid]
-            st.delivered += kw * dt
-            if site != job.home_site:
-                st.away = True
-            if not job.interruptible:
-                st.block_site = site
+        sched = solve(sub)
+        statuses[sched.status] += 1
+        home = {j.job_id: j.home_site for j in problem.jobs}
+        for (jid, site, t), kw in sched.run_kw.items():
+            if tau + t < nxt and kw > _TOL_KW:
+                committed[(jid, site, tau + t)] = kw
+                if site != home[jid]:
+                    away.add(jid)
     elapsed = time.perf_counter() - t0
     return PolicyRun(schedule=scored(problem, committed, f"{name}:rolling", elapsed),
-                     solver=_solver_label(used), solves=solves, runtime_s=elapsed)
-
-
-# ---------------------------------------------------------------------------------------------
-# The spatial / temporal split: degflex with one degree of freedom removed.
+                     solver=_solver_label(statuses), solves=sum(statuses.values()),
+                     runtime_s=elapsed)
 
 
 def time_only(problem: Problem) -> Problem:
