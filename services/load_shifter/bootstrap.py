@@ -8,10 +8,13 @@ from contracts.topics import consumed_by
 from services.common.metrics import stream_metrics
 from services.common.runner import Runner
 from services.load_shifter.handlers import HANDLERS, ShifterState
+from services.load_shifter.metrics import observer
 from services.load_shifter.settings import LoadShifterSettings
 
 
 def bootstrap(settings: LoadShifterSettings, *, consumer: AIOKafkaConsumer | None = None,
               producer: AIOKafkaProducer | None = None) -> Runner[ShifterState]:
+    metrics = stream_metrics()
     return Runner(settings, ShifterState(), HANDLERS, consumed_by(settings.service_name),
-                  stream_metrics(), consumer=consumer, producer=producer)
+                  metrics, consumer=consumer, producer=producer,
+                  observe=observer(metrics.registry))

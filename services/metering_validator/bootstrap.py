@@ -8,10 +8,13 @@ from contracts.topics import consumed_by
 from services.common.metrics import stream_metrics
 from services.common.runner import Runner
 from services.metering_validator.handlers import HANDLERS, ValidatorState
+from services.metering_validator.metrics import observer
 from services.metering_validator.settings import MeteringValidatorSettings
 
 
 def bootstrap(settings: MeteringValidatorSettings, *, consumer: AIOKafkaConsumer | None = None,
               producer: AIOKafkaProducer | None = None) -> Runner[ValidatorState]:
+    metrics = stream_metrics()
     return Runner(settings, ValidatorState(), HANDLERS, consumed_by(settings.service_name),
-                  stream_metrics(), consumer=consumer, producer=producer)
+                  metrics, consumer=consumer, producer=producer,
+                  observe=observer(metrics.registry))

@@ -9,6 +9,7 @@ from services.common.beckn import Parties
 from services.common.metrics import stream_metrics
 from services.common.runner import Runner
 from services.planner.handlers import HANDLERS, PlannerState
+from services.planner.metrics import observer
 from services.planner.settings import PlannerSettings
 
 
@@ -18,5 +19,7 @@ def bootstrap(settings: PlannerSettings, *, consumer: AIOKafkaConsumer | None = 
     state = PlannerState(Parties(s.bap_id, s.bap_uri, s.bpp_id, s.bpp_uri), s.buyer_id,
                          s.buyer_name, s.carbon_price_gbp_per_tonne, mode=s.mode,
                          migration_h=s.migration_h, exact_up_to_parts=s.exact_up_to_parts)
-    return Runner(s, state, HANDLERS, consumed_by(s.service_name), stream_metrics(),
-                  consumer=consumer, producer=producer)
+    metrics = stream_metrics()
+    return Runner(s, state, HANDLERS, consumed_by(s.service_name), metrics,
+                  consumer=consumer, producer=producer,
+                  observe=observer(metrics.registry))

@@ -10,11 +10,14 @@ from contracts.topics import consumed_by
 from services.common.metrics import stream_metrics
 from services.common.runner import Runner
 from services.site_simulator.handlers import HANDLERS, SiteSimState
+from services.site_simulator.metrics import observer
 from services.site_simulator.settings import SiteSimulatorSettings
 
 
 def bootstrap(settings: SiteSimulatorSettings, *, consumer: AIOKafkaConsumer | None = None,
               producer: AIOKafkaProducer | None = None) -> Runner[SiteSimState]:
     state = SiteSimState(timedelta(seconds=settings.meter_resolution_s))
+    metrics = stream_metrics()
     return Runner(settings, state, HANDLERS, consumed_by(settings.service_name),
-                  stream_metrics(), consumer=consumer, producer=producer)
+                  metrics, consumer=consumer, producer=producer,
+                  observe=observer(metrics.registry))
