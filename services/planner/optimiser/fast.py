@@ -1,17 +1,17 @@
-"""The fast planner: column generation over run patterns, rounding, and a final LP.
+"""The fast planner: greedy placements, an LP per placement, and improving moves.
 
-1. Greedy: jobs in order of inflexibility, each placed where it is cheapest given the capacity
-   already taken. Its placements are the first patterns.
-2. Column generation (Dantzig-Wolfe on the LP relaxation): a pattern is one job's kW per slot at
-   one site (a cheapest fill for an interruptible job, a block for a non-interruptible one). The
-   master LP mixes patterns under the shared limits (site capacity, offered grid capacity,
-   batteries, carbon budget); its duals price the limits, and each job's cheapest pattern at those
-   prices joins the master when its reduced cost is negative. The master plus the most negative
-   reduced cost of every job gives a Lagrangian lower bound on the optimum.
-3. Rounding: each job goes to the site (and, non-interruptible, the start) carrying most of its
-   weight; an LP with those choices fixed decides every kW, battery flow and the budget exactly.
-4. Repair: a job left short is moved to another of its patterns that fits what is left, or given
-   more sites, and the final LP is solved again.
+1. Greedy, from several job orders (commitments first, then jobs with no other site, then the
+   least flexible, the largest, the earliest deadline, shuffles): each job takes the cheapest
+   place at effective prices (£/kWh + carbon price x intensity, x PUE) in what capacity is left:
+   an interruptible job its cheapest slots at one site, a non-interruptible one its cheapest
+   block. Sites are fixed, not kW.
+2. The site-fixed LP: with every job's site (and block start) fixed, one LP decides every kW,
+   the batteries, the offered capacity and the carbon budget exactly. The best order wins.
+3. Moves: each job, in order of predicted gain, goes to the cheapest place that fits what the
+   others leave (another site; another start) when that beats its cost now (a shortfall counts
+   at its penalty); the LP is re-solved and the moves kept while the objective falls.
+4. Integrality and repair: a block a shared limit squeezes runs whole or not at all; a job left
+   short gets a place that fits what is left, or all its sites, and the LP is solved again.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from services.planner.optimiser.model import (
 )
 
 _EPS = 1e-9
-SOLVER = 'choose'
 
 
 @dataclass(frozen=True)
@@ -58,12 +57,14 @@ class Pattern:
 
 @dataclass(frozen=True)
 class FastStats:
-    """What the option-growing rounds did."""
+    """What the fast planner did."""
 
-    rounds: int
-    options: int  # (job, site) and (job, site, start) options the last LP could choose from
-    relaxed_objective: float  # that LP's objective, before rounding
-    repaired: int
+    starts: int  # greedy orders tried
+    rounds: int  # rounds of moves
+    moves: int  # jobs moved in accepted rounds
+    before_moves: float  # objective of the best greedy start
+    after_moves: float
+    repaired: int  # repair rounds kept
 
 
 def _orders(problem: Problem, seed: int = 0):  # noqa: ANN201 - a generator of job orders
@@ -269,18 +270,6 @@ def _load(problem: Problem, form: Formulation, values: np.ndarray) -> np.ndarray
     return load
 
 
-def _prices(form: Formulation, duals: np.ndarray, unit: np.ndarray, pue: np.ndarray,
-            carbon_kg: np.ndarray) -> np.ndarray:
-    """Reduced cost of one IT kW for one slot at each (site, slot): its own cost less the
-    shadow prices of the shared limits it uses (capacity, offered grid, import, carbon)."""
-    d = np.r_[duals, 0.0]  # row -1 reads the trailing zero
-    g = unit - d[form.cap_rows]
-    g -= pue[:, None] * d[form.zone_rows]
-    g -= pue[:, None] * d[form.import_rows]
-    g -= pue[:, None] * carbon_kg * d[form.carbon_row]
-    return g
-
-
 Options = tuple[dict[int, set[int]], dict[int, set[tuple[int, int]]]]
 
 
@@ -290,7 +279,6 @@ def _lp(problem: Problem, options: Options, time_limit_s: float
     form = build(problem, relax=True, site_options={i: tuple(v) for i, v in sites.items()},
                  start_options={i: tuple(v) for i, v in starts.items()}, per_slot_power=False)
     h = highs_for(form, integer=False, time_limit_s=time_limit_s, mip_gap=0.0)
-    h.setOptionValue("solver", SOLVER)
     if form.errors:
         return form, h, None, "infeasible"
     sol = run(h, integer=False)
@@ -545,9 +533,11 @@ def solve_fast(problem: Problem, time_limit_s: float = 30.0, budget_s: float = 3
                 starts[i] = set()
     best: tuple[float, Options, Formulation, highspy.Highs, np.ndarray] | None = None
     status = "error"
-    for n_try, order in enumerate(_orders(problem)):
+    n_try = 0
+    for order in _orders(problem):
         if n_try >= max_starts or (n_try and time.perf_counter() - t0 > budget_s / 2):
             break
+        n_try += 1
         trial = _apply((sites, starts), _greedy_patterns(problem, pricer, unit, order), problem)
         form, h, values, status = _lp(problem, trial, time_limit_s)
         if values is not None and (best is None or form.cost @ values < best[0]):
@@ -555,7 +545,8 @@ def solve_fast(problem: Problem, time_limit_s: float = 30.0, budget_s: float = 3
     if best is None:
         return empty_schedule(problem, status, time.perf_counter() - t0)
     objective, choice, form, h, values = best
-    rounds = accepted = 0
+    before = objective
+    rounds = moves = 0
     while rounds < max_rounds and time.perf_counter() - t0 < budget_s:
         rounds += 1
         duals = np.asarray(h.getSolution().row_dual)
@@ -568,8 +559,8 @@ def solve_fast(problem: Problem, time_limit_s: float = 30.0, budget_s: float = 3
             break
         choice, form, h, values = trial, form2, h2, values2
         objective = float(form.cost @ values)
-        accepted += moved
-    relaxed = objective
+        moves += moved
+    after = objective
     final, status = _dive(form, h, values)
     repaired = 0
     for _ in range(3):
@@ -578,15 +569,15 @@ def solve_fast(problem: Problem, time_limit_s: float = 30.0, budget_s: float = 3
         choice = _choice(form, final)
         if not _repair(problem, pricer, form, final, choice, unit):
             break
-        repaired += 1
         remaining = max(1.0, time_limit_s - (time.perf_counter() - t0))
         form2, status2, final2 = _final(problem, choice, remaining)
-        if final2 is None or form2.cost @ final2 > form.cost @ final:
+        if final2 is None or form2.cost @ final2 >= form.cost @ final:
             break
         form, status, final = form2, status2, final2
+        repaired += 1
     if stats is not None:
-        stats.append(FastStats(rounds=rounds, options=accepted, relaxed_objective=relaxed,
-                               repaired=repaired))
+        stats.append(FastStats(starts=n_try, rounds=rounds, moves=moves, before_moves=before,
+                               after_moves=after, repaired=repaired))
     if final is None:
         return empty_schedule(problem, status, time.perf_counter() - t0)
     return to_schedule(form, final, "feasible" if status == "optimal" else status,
