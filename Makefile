@@ -11,7 +11,7 @@ BROKER_ARGS ?=
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: venv jars broker-start broker-stop broker-status test demo contracts clean
+.PHONY: venv jars broker-start broker-stop broker-status test demo contracts bench clean
 
 venv: $(VENV)/.stamp
 
@@ -39,6 +39,11 @@ test: venv jars
 
 demo: venv jars
 	$(VENV)/bin/degflex demo $(DEMO_ARGS)
+
+# Planner benchmarks (figures in docs/benchmarks.md): solver scale, then the policy evaluation.
+bench: venv
+	if [[ -f bench/planner_scale.py ]]; then $(VENV_PY) bench/planner_scale.py; fi
+	$(VENV_PY) bench/evaluate.py
 
 # Regenerate the exported JSON Schemas, JSON-LD checks and topic catalogue after a model change.
 contracts: venv

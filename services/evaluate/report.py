@@ -26,6 +26,7 @@ class PolicyResult:
     solver: str
     solves: int
     gap_closed: float | None = None  # (run-now - policy) / (run-now - perfect), carbon
+    objective_gap_closed: float | None = None  # the same on degflex's objective
 
 
 @dataclass(frozen=True)
@@ -82,18 +83,21 @@ def with_gaps(results: list[PolicyResult], *, run_now: str = "run-now",
     by = {r.policy: r for r in results}
     if run_now not in by or perfect not in by:
         return results
-    rn, pf = by[run_now].carbon_kg, by[perfect].carbon_kg
-    return [PolicyResult(**{**asdict(r), "gap_closed": gap_closed(rn, r.carbon_kg, pf)})
+    rn, pf = by[run_now], by[perfect]
+    return [PolicyResult(**{**asdict(r),
+                            "gap_closed": gap_closed(rn.carbon_kg, r.carbon_kg, pf.carbon_kg),
+                            "objective_gap_closed": gap_closed(rn.objective_gbp, r.objective_gbp,
+                                                               pf.objective_gbp)})
             for r in results]
 
 
 def markdown(ev: Evaluation) -> str:
-    head = ("| policy | £ | kgCO2 | gap closed | deadline misses | migrations | violations "
-            "| runtime s | solver |")
-    rows = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    head = ("| policy | £ | kgCO2 | carbon gap closed | objective gap closed | deadline misses "
+            "| migrations | violations | runtime s | solver |")
+    rows = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in ev.results:
-        gap = "n/a" if r.gap_closed is None else f"{100 * r.gap_closed:.1f}%"
-        rows.append(f"| {r.policy} | {r.cost_gbp:,.0f} | {r.carbon_kg:,.0f} | {gap} "
+        rows.append(f"| {r.policy} | {r.cost_gbp:,.0f} | {r.carbon_kg:,.0f} "
+                    f"| {_pct(r.gap_closed)} | {_pct(r.objective_gap_closed)} "
                     f"| {r.deadline_misses} | {r.migrations} | {r.violations} "
                     f"| {r.runtime_s:.1f} | {r.solver} |")
     out = [_settings_line(ev), "", *rows]
@@ -106,6 +110,10 @@ def markdown(ev: Evaluation) -> str:
     if ev.notes:
         out += ["", *(f"- {n}" for n in ev.notes)]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _pct(share: float | None) -> str:
+    return "n/a" if share is None else f"{100 * share:.1f}%"
 
 
 def _settings_line(ev: Evaluation) -> str:

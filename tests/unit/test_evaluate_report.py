@@ -60,16 +60,17 @@ def test_result_counts_misses_and_violations() -> None:
     assert r.violations >= 2  # z over its power, and over its energy
 
 
-def _result(policy: str, carbon: float) -> PolicyResult:
-    return PolicyResult(policy=policy, cost_gbp=1.0, carbon_kg=carbon, objective_gbp=1.0,
+def _result(policy: str, carbon: float, objective: float = 1.0) -> PolicyResult:
+    return PolicyResult(policy=policy, cost_gbp=1.0, carbon_kg=carbon, objective_gbp=objective,
                         deadline_misses=0, unmet_kwh=0.0, migrations=0, site_changes=0,
                         violations=0, runtime_s=0.0, solver="heuristic", solves=0)
 
 
 def test_with_gaps_fills_every_policy_from_run_now_and_perfect() -> None:
-    out = with_gaps([_result("run-now", 200.0), _result("x", 150.0),
-                     _result("degflex-perfect", 100.0)])
+    out = with_gaps([_result("run-now", 200.0, 50.0), _result("x", 150.0, 45.0),
+                     _result("degflex-perfect", 100.0, 40.0)])
     assert [r.gap_closed for r in out] == [0.0, 0.5, 1.0]
+    assert [r.objective_gap_closed for r in out] == [0.0, 0.5, 1.0]
 
 
 def test_markdown_has_a_row_per_policy() -> None:
@@ -80,6 +81,6 @@ def test_markdown_has_a_row_per_policy() -> None:
                                              _result("degflex-perfect", 100.0)])),
                     notes=("a note",))
     text = markdown(ev)
-    assert "| run-now | 1 | 200 | 0.0% |" in text
-    assert "| degflex-perfect | 1 | 100 | 100.0% |" in text
+    assert "| run-now | 1 | 200 | 0.0% | n/a |" in text  # same objective: no objective gap
+    assert "| degflex-perfect | 1 | 100 | 100.0% | n/a |" in text
     assert text.rstrip().endswith("- a note")
