@@ -4,13 +4,16 @@ The services run as processes against a real broker (the pieces `degflex demo` u
 `ServiceProcs` picks their ports, `replay_day` drives the clock at 3600x); Debian's Prometheus
 scrapes every service each 500 ms while the day is replayed, and the services are stopped only
 once it has scraped the settled day. Then PromQL must find the day's hand-worked figures
-(docs/scenarios.md), and `promtool check metrics` must pass on every service's /metrics text.
+(docs/scenarios.md), every panel of the Grafana dashboards (deploy/grafana/dashboards/) must
+return data with its template variables filled from Prometheus, and `promtool check metrics`
+must pass on every service's /metrics text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -31,6 +34,7 @@ from services.replay.driver import ServiceProcs, create_topics, replay_day, wait
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "scenarios" / "seed-cambridge-manchester.yaml"
+DASHBOARDS = REPO / "deploy" / "grafana" / "dashboards"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 SPEED = 3600  # an event hour per wall second: the day takes 24 s
@@ -77,9 +81,11 @@ def seen(value: float, samples: list[float]) -> bool:
 
 
 def scrape_config(ports: dict[str, int]) -> str:
-    """One job per service (job = the service's kebab-case name), static targets."""
+    """One job per service, labelled as deploy/prometheus/prometheus.yml labels them (job and
+    service = the service's kebab-case name, part_of=degflex), static targets."""
     jobs = "".join(
         f"  - job_name: {name}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        f"        labels: {{service: {name}, part_of: degflex}}\n"
         for name, port in sorted(ports.items()))
     return (f"global:\n  scrape_interval: {SCRAPE}\n  scrape_timeout: {SCRAPE}\n"
             f"  evaluation_interval: 1s\nscrape_configs:\n{jobs}")
@@ -103,6 +109,13 @@ class Live:
         doc = json.loads(_get(url))
         assert doc["status"] == "success", doc
         return list(doc["data"]["result"])
+
+    def label_values(self, label: str, metric: str) -> list[str]:
+        url = (f"{self.url}/api/v1/label/{label}/values?"
+               + urllib.parse.urlencode({"match[]": metric}))
+        doc = json.loads(_get(url))
+        assert doc["status"] == "success", doc
+        return list(doc["data"])
 
     def value(self, promql: str) -> float:
         """The single series' value of an instant query."""
@@ -254,3 +267,50 @@ def test_promtool_finds_every_services_metrics_clean(live: Live) -> None:
         assert checked.returncode == 0 and not checked.stdout.strip(), (
             name, checked.stdout + checked.stderr)
 
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for p in dashboard["panels"]:
+        yield p
+        yield from p.get("panels", [])  # a collapsed row holds its panels
+
+
+def test_dashboards_are_provisionable() -> None:
+    """The files Grafana loads: unique uids, the provisioned datasource, unique panel ids."""
+    boards = {f.name: json.loads(f.read_text()) for f in sorted(DASHBOARDS.glob("*.json"))}
+    assert {b["title"] for b in boards.values()} >= {"ComputeCloud", "Grid"}
+    assert len({b["uid"] for b in boards.values()}) == len(boards)
+    for name, board in boards.items():
+        ids = [p["id"] for p in panels(board)]
+        assert len(ids) == len(set(ids)), name
+        for p in panels(board):
+            if p["type"] == "row":
+                continue
+            assert p["datasource"] == {"type": "prometheus", "uid": "prometheus"}, (name, p)
+            assert p["targets"] and all(t["expr"] for t in p["targets"]), (name, p["title"])
+
+
+def fill(expr: str, values: dict[str, str]) -> str:
+    """Substitute `$name` and `${name}` as Grafana does (a multi-value "All" becomes a|b)."""
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values[m[1]], expr)
+
+
+def test_every_dashboard_panel_has_data(live: Live) -> None:
+    """Each panel's PromQL, its variables filled as Grafana's "All" fills them, returns data."""
+    builtins = {"__range": "10m", "__rate_interval": "1m", "__interval": "1s"}
+    empty = []
+    for f in sorted(DASHBOARDS.glob("*.json")):
+        board = json.loads(f.read_text())
+        values = dict(builtins)
+        for v in board["templating"]["list"]:
+            m = re.fullmatch(r"label_values\((\w+), *(\w+)\)", v["query"]["query"])
+            assert m, (f.name, v["name"])
+            found = live.label_values(m[2], m[1])
+            assert found, (f.name, v["name"])
+            values[v["name"]] = "|".join(found)
+        for p in panels(board):
+            for t in p.get("targets", []):
+                expr = fill(t["expr"], values)
+                if not live.query(expr):
+                    empty.append(f"{f.name} / {p['title']}: {expr}")
+    assert not empty, "panels without data:\n" + "\n".join(empty)
