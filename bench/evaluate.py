@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                       start=args.start, forecast=args.forecast, seed=args.seed,
                       policies=policies, out=args.out / f"{sites}-sites")
         t0 = time.perf_counter()
-        outcome = evaluate(cfg, log=lambda m: print(f"  [{sites} sites] {m}", file=sys.stderr,
-                                                    flush=True))
+        tag = f"  [{sites} sites]"
+        outcome = evaluate(cfg, log=lambda m, tag=tag: print(f"{tag} {m}", file=sys.stderr,
+                                                             flush=True))
         write(outcome, cfg.out)
         print(f"## {sites} sites ({time.perf_counter() - t0:.0f} s in all)\n")
         print(markdown(outcome.evaluation), flush=True)

@@ -116,7 +116,8 @@ class _Ledger:
         best = (0, lo)
         for s in range(lo, hi):
             k = 0
-            while s + k < hi and self.free[home][s + k] >= power - 1e-9 and k * power * self.dt < need:
+            free = self.free[home]
+            while s + k < hi and free[s + k] >= power - 1e-9 and k * power * self.dt < need:
                 k += 1
             best = max(best, (k, -s))
         k, s = best[0], -best[1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 from services.evaluate.policies import DONE_KWH, PolicyRun
 from services.planner.optimiser.model import Problem, Schedule, violations
@@ -62,7 +63,7 @@ def migrations(problem: Problem, schedule: Schedule) -> tuple[int, int]:
         if kw > 1e-6:
             runs[j].append((t, s))
     away = sum(1 for j, r in runs.items() if any(s != home[j] for _, s in r))
-    changes = sum(sum(1 for (_, a), (_, b) in zip(r, r[1:]) if a != b)
+    changes = sum(sum(1 for (_, a), (_, b) in pairwise(r) if a != b)
                   for r in (sorted(v) for v in runs.values()))
     return away, changes
 
@@ -103,10 +104,11 @@ def markdown(ev: Evaluation) -> str:
     out = [_settings_line(ev), "", *rows]
     if ev.split:
         s = ev.split
-        out += ["", f"Split of the perfect-foresight carbon saving ({s['joint_kg']:,.0f} kg): "
-                    f"temporal only (sites fixed at home) {s['temporal_kg']:,.0f} kg, "
-                    f"spatial only (start times fixed) {s['spatial_kg']:,.0f} kg, "
-                    f"interaction {s['interaction_kg']:,.0f} kg."]
+        split = (f"Split of the perfect-foresight carbon saving ({s['joint_kg']:,.0f} kg): "
+                 f"temporal only (sites fixed at home) {s['temporal_kg']:,.0f} kg, "
+                 f"spatial only (start times fixed) {s['spatial_kg']:,.0f} kg, "
+                 f"interaction {s['interaction_kg']:,.0f} kg.")
+        out += ["", split]
     if ev.notes:
         out += ["", *(f"- {n}" for n in ev.notes)]
     return "\n".join(out).rstrip() + "\n"

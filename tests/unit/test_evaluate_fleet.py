@@ -55,5 +55,5 @@ def test_run_now_fits_the_sized_capacity() -> None:
     out = run_now(p, Forecaster(sig, "perfect"))
     assert violations(p, out.schedule) == []
     assert sum(out.schedule.unmet_kwh.values()) == 0.0
-    for (j, s, t) in out.schedule.run_kw:
+    for (j, s, _t) in out.schedule.run_kw:
         assert s == next(x.home_site for x in fleet.jobs if x.job_id == j)

@@ -109,8 +109,8 @@ def test_noisy_error_grows_with_lead(week: Signals) -> None:
         for issued in range(0, n - 48, 4):
             fc = f.issue(issued).carbon["UK-EAST"]
             actual = week.horizon_carbon("UK-EAST")
-            for k in leads:
-                leads[k].append(fc[issued + k] / actual[issued + k] - 1.0)
+            for k, errors in leads.items():
+                errors.append(fc[issued + k] / actual[issued + k] - 1.0)
     sd1, sd24 = np.std(leads[2]), np.std(leads[48])
     assert 0.03 < sd1 < 0.07
     assert 0.12 < sd24 < 0.25

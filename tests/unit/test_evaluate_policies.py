@@ -34,8 +34,8 @@ def problem(jobs: tuple[Job, ...], carbon: dict[str, list[float]], *,
 
 
 def job(**kw) -> Job:
-    base = dict(job_id="j", energy_kwh=100.0, power_kw=100.0, earliest_slot=0,
-                deadline_slot=4, home_site="home", interruptible=True, migratable=True)
+    base = {"job_id": "j", "energy_kwh": 100.0, "power_kw": 100.0, "earliest_slot": 0,
+            "deadline_slot": 4, "home_site": "home", "interruptible": True, "migratable": True}
     return Job(**{**base, **kw})  # 100 kW for 1 h = two half-hour slots
 
 
