@@ -79,6 +79,10 @@ def demo(args: argparse.Namespace) -> int:
         dlq = asyncio.run(read_topics(bootstrap, [run + dead_letter_topic(s) for s in SERVICES]))
         summary = summarise(sc, statement, latency_ms(beckn + cmds, run), len(beckn), len(dlq))
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if args.linger > 0:
+            _say(f"services stay up {args.linger:g} s for scraping: "
+                 f"{', '.join(f'{n}:{p}' for n, p in procs.ports.items())}")
+            time.sleep(args.linger)
     finally:
         codes = procs.stop()
         if broker is not None and not args.keep_broker:
@@ -123,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
                         "0 = as fast as the services settle (default)")
     d.add_argument("--prefix", default="", help="topic prefix (default: a fresh demo.<id>.)")
     d.add_argument("--keep-broker", action="store_true", help="leave the local broker running")
+    d.add_argument("--linger", type=float, default=0.0,
+                   help="keep the services (and their /metrics) up this many seconds after "
+                        "the day is settled, for Prometheus/Grafana")
     d.set_defaults(func=demo)
     b = sub.add_parser("broker", help="the local single-node Kafka")
     b.add_argument("action", choices=["start", "stop", "status"])
