@@ -7,6 +7,7 @@ from datetime import datetime
 import pytest
 
 from services.planner.optimiser.fast import solve_fast
+from services.planner.optimiser.lns import improve
 from services.planner.optimiser.milp import solve_exact
 from services.planner.optimiser.model import Battery, Grid, Job, Problem, Site, violations
 from services.planner.optimiser.planner import plan
@@ -77,3 +78,16 @@ def test_fast_reports_an_infeasible_instance_as_unmet() -> None:
     s = solve_fast(p)
     assert violations(p, s) == []
     assert s.unmet_kwh["J1"] == pytest.approx(100.0)
+
+
+def test_neighbourhood_search_closes_the_gap_fast_leaves() -> None:
+    # Fast keeps J4 home in the cheap slot, pushing J3 to a dear one; the optimum migrates J4.
+    jobs = (job("J1", 250.0), job("J2", 150.0, interruptible=False),
+            job("J3", 200.0, migratable=False), job("J4", 100.0, migration_kwh=20.0))
+    p = Problem(jobs=jobs, sites=SITES, grid=GRID,
+                fixed={("J2", "S1", 2): 100.0, ("J1", "S2", 0): 40.0})
+    fast, exact = solve_fast(p), solve_exact(p)
+    assert fast.objective > exact.objective + 1.0
+    better = improve(p, fast, budget_s=1.0, size=4)
+    assert violations(p, better) == []
+    assert better.objective == pytest.approx(exact.objective, rel=1e-6)

@@ -24,8 +24,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from services.planner.optimiser.formulation import (
-    INF,
-    Builder,
     Formulation,
     build,
     effective_price,
@@ -64,7 +62,7 @@ class FastStats:
     moves: int  # jobs moved in accepted rounds
     before_moves: float  # objective of the best greedy start
     after_moves: float
-    repaired: int  # repair rounds kept
+    repaired: int  # jobs re-placed by repairs that were kept
 
 
 def _orders(problem: Problem, seed: int = 0):  # noqa: ANN201 - a generator of job orders
@@ -258,18 +256,6 @@ def _fix(h: highspy.Highs, value_of: dict[int, float]) -> None:
         h.changeColsBounds(len(cols), cols, vals, vals)
 
 
-def _load(problem: Problem, form: Formulation, values: np.ndarray) -> np.ndarray:
-    """IT kW per (site, slot) in a final-LP solution."""
-    load = np.zeros((len(problem.sites), problem.grid.n_slots))
-    if len(form.x_cols):
-        np.add.at(load, (form.x_cols[:, 2], form.x_cols[:, 3]), values[form.x_cols[:, 0]])
-    for col, i, k, t in form.y_cols:
-        if values[col] > 0.5:
-            prof = form.profiles[(int(i), int(k))]
-            load[k, t:t + len(prof)] += prof
-    return load
-
-
 Options = tuple[dict[int, set[int]], dict[int, set[tuple[int, int]]]]
 
 
@@ -311,7 +297,11 @@ def _dive(form: Formulation, h: highspy.Highs, values: np.ndarray, max_steps: in
         if not squeezed:
             break
         if step == max_steps or not fractional:
-            _fix(h, {c: 0.0 for c in squeezed})
+            # Run the squeezed blocks whole (others give way); drop them only if they can't.
+            _fix(h, {c: 1.0 for c in squeezed})
+            trial = run(h, integer=False)
+            if trial.values is None or trial.status != "optimal":
+                _fix(h, {c: 0.0 for c in squeezed})
             continue
         batch = [i for v, i in fractional if v >= 0.5] or [max(fractional)[1]]
         drop: dict[int, float] = {}
@@ -358,38 +348,6 @@ def _final(problem: Problem, choice: Options, time_limit_s: float
     return form, status, values
 
 
-def _repair(problem: Problem, pricer: _Pricer, form: Formulation, values: np.ndarray,
-            choice: Options, it_price: np.ndarray) -> int:
-    """Another chance for each job left short: a non-interruptible job gets the cheapest start
-    that fits the capacity left, an interruptible one all its sites. Returns how many changed."""
-    load = _load(problem, form, values)
-    room = np.array([[s.capacity_kw] for s in problem.sites]) - load
-    grid = problem.grid
-    if grid.offered_kw is not None:
-        pue = np.array([s.pue for s in problem.sites])
-        zone_load: dict[str, np.ndarray] = {}
-        for k, s in enumerate(problem.sites):
-            zone_load[s.zone] = zone_load.get(s.zone, 0.0) + load[k] * pue[k]
-        for k, s in enumerate(problem.sites):
-            if s.zone in grid.offered_kw:
-                off = np.asarray(grid.offered_kw[s.zone], dtype=float)[: grid.n_slots]
-                room[k] = np.minimum(room[k], (off - zone_load[s.zone]) / pue[k])
-    sites, starts = choice
-    changed = 0
-    for i, c in sorted(form.w_cols.items()):
-        if values[c] > 0.5:
-            _, pat = pricer.best(i, it_price, room)
-            if pat is not None:
-                starts[i] = {(pat.site, int(pat.slots[0]))}
-                room[pat.site, pat.slots] -= pat.kw
-                changed += 1
-    for i, c in sorted(form.u_cols.items()):
-        if values[c] > 1e-6 and len(pricer.options[i]) > len(sites.get(i, ())):
-            sites[i] = set(pricer.options[i])
-            changed += 1
-    return changed
-
-
 def _job_loads(problem: Problem, form: Formulation, values: np.ndarray
                ) -> dict[int, tuple[int, np.ndarray, np.ndarray]]:
     """Each running job's (site, slots, kW) in a solution with one site per job."""
@@ -434,6 +392,36 @@ class _Room:
 
     def it_kw(self) -> np.ndarray:
         return np.minimum(self.site, self.zone[self.zone_of] / self.pue[:, None])
+
+
+def _repair(problem: Problem, pricer: _Pricer, form: Formulation, values: np.ndarray,
+            choice: Options, price: np.ndarray) -> int:
+    """Another chance for each job left short. A non-interruptible job gets the cheapest start
+    that fits what is left, or else what the other blocks leave (interruptible work then makes
+    way, at its site or elsewhere, in the next LP); an interruptible job gets all its sites.
+    Returns how many jobs changed."""
+    loads = _job_loads(problem, form, values)
+    left = _Room(problem, loads)
+    between_blocks = _Room(problem, {i: v for i, v in loads.items()
+                                     if not problem.jobs[i].interruptible})
+    sites, starts = choice
+    changed = 0
+    for i, c in sorted(form.w_cols.items()):
+        if values[c] <= 0.5:
+            continue
+        _, pat = pricer.best(i, price, left.it_kw())
+        if pat is None:
+            _, pat = pricer.best(i, price, between_blocks.it_kw())
+        if pat is not None:
+            starts[i] = {(pat.site, int(pat.slots[0]))}
+            left.add(pat.site, pat.slots, -pat.kw)
+            between_blocks.add(pat.site, pat.slots, -pat.kw)
+            changed += 1
+    for i, c in sorted(form.u_cols.items()):
+        if values[c] > 1e-6 and len(pricer.options[i]) > len(sites.get(i, ())):
+            sites[i] = set(pricer.options[i])
+            changed += 1
+    return changed
 
 
 def _relocate(problem: Problem, pricer: _Pricer, form: Formulation, values: np.ndarray,
@@ -546,23 +534,28 @@ def solve_fast(problem: Problem, time_limit_s: float = 30.0, budget_s: float = 3
         return empty_schedule(problem, status, time.perf_counter() - t0)
     objective, choice, form, h, values = best
     before = objective
-    rounds = moves = 0
+    rounds = moves = repaired = 0
     while rounds < max_rounds and time.perf_counter() - t0 < budget_s:
         rounds += 1
         duals = np.asarray(h.getSolution().row_dual)
         price = unit - pue[:, None] * carbon_kg * np.r_[duals, 0.0][form.carbon_row]
         trial, moved = _relocate(problem, pricer, form, values, price, choice)
+        fixing = 0
         if not moved:
-            break
+            trial = ({i: set(v) for i, v in choice[0].items()},
+                     {i: set(v) for i, v in choice[1].items()})
+            fixing = _repair(problem, pricer, form, values, trial, price)
+            if not fixing:
+                break
         form2, h2, values2, _st = _lp(problem, trial, time_limit_s)
         if values2 is None or form2.cost @ values2 >= objective - 1e-9 * abs(objective):
             break
         choice, form, h, values = trial, form2, h2, values2
         objective = float(form.cost @ values)
         moves += moved
+        repaired += fixing
     after = objective
     final, status = _dive(form, h, values)
-    repaired = 0
     for _ in range(3):
         if final is None:
             break

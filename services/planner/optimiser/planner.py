@@ -1,5 +1,5 @@
-"""The degflex planner: the fast planner, then the exact MILP seeded with its answer when the
-model is small enough to gain from it within the time limit."""
+"""The degflex planner: the fast planner, then, for the rest of the time limit, the exact MILP
+seeded with its answer when the model is small, else a large-neighbourhood search."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import time
 from dataclasses import replace
 
 from services.planner.optimiser.fast import solve_fast
+from services.planner.optimiser.lns import improve
 from services.planner.optimiser.milp import solve_exact
 from services.planner.optimiser.model import Problem, Schedule, allowed_sites, block_profile, window
 
-EXACT_MAX_NONZEROS = 150_000
-"""Above this (estimated) MILP size the polish rarely improves within seconds: fast only."""
+EXACT_MAX_NONZEROS = 30_000
+"""Above this (estimated) MILP size the whole MILP rarely improves within seconds: the search
+frees a few jobs at a time instead."""
 
 
 def milp_size(problem: Problem) -> int:
@@ -44,4 +46,6 @@ def plan(problem: Problem, time_limit_s: float = 5.0, mip_gap: float = 1e-4,
         exact = solve_exact(problem, time_limit_s=remaining, mip_gap=mip_gap, start=fast)
         if exact.objective <= fast.objective + 1e-9 * abs(fast.objective):
             best = exact
+    elif remaining > 0.2:
+        best = improve(problem, fast, budget_s=remaining)
     return replace(best, solve_s=time.perf_counter() - t0)
