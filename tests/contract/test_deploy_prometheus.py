@@ -27,7 +27,8 @@ needs_promtool = pytest.mark.skipif(
 
 def promtool(*args: str, cwd: Path = PROM) -> subprocess.CompletedProcess[str]:
     assert PROMTOOL is not None
-    return subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run([PROMTOOL, *args], check=False, cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
 
 
 def rules() -> list[dict[str, Any]]:
@@ -151,3 +152,22 @@ def test_alerts_fire_on_their_symptoms_only(tmp_path: Path) -> None:
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests), "utf-8")
     result = promtool("test", "rules", "tests.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_the_shared_metrics_pass_promtool_lint() -> None:
+    from prometheus_client import generate_latest
+
+    m = stream_metrics()
+    m.consumed.labels("beckn.callbacks.v1", "beckn.on_update", "ok").inc()
+    m.produced.labels("site.commands.v1").inc()
+    m.dead_letters.labels("invalid_json").inc()
+    m.handler_seconds.observe(0.001)
+    m.replayed.labels("beckn.callbacks.v1").inc()
+    m.response_seconds.labels("beckn.on_update").observe(0.015)
+    m.lag.labels("beckn.callbacks.v1", "0").set(0)
+    m.ready.set(1)
+    assert PROMTOOL is not None
+    result = subprocess.run([PROMTOOL, "check", "metrics"], check=False,
+                            input=generate_latest(m.registry), capture_output=True, timeout=60)
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()
