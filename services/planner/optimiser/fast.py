@@ -67,8 +67,8 @@ class FastStats:
 
 def _orders(problem: Problem, seed: int = 0):  # noqa: ANN201 - a generator of job orders
     """Job orders for the greedy, best guess first: commitments first, then jobs with no other
-    site, then (in turn) the least flexible, the largest, the earliest deadline, then shuffles
-    of the first rule."""
+    site, then (in turn) the least flexible, the earliest deadline, a shuffle of the first rule,
+    the largest, more shuffles."""
     committed = {j for (j, _s, _t) in problem.fixed}
     dt = problem.grid.slot_hours
     jobs = problem.jobs
@@ -81,15 +81,20 @@ def _orders(problem: Problem, seed: int = 0):  # noqa: ANN201 - a generator of j
         return job.job_id not in committed, job.migratable
 
     idx = range(len(jobs))
+    rng = np.random.default_rng(seed)
+
+    def shuffled() -> list[int]:
+        noise = rng.uniform(0.5, 2.0, len(jobs))
+        return sorted(idx, key=lambda i: (*head(jobs[i]), jobs[i].interruptible,
+                                          slack(jobs[i]) * noise[i]))
+
     yield sorted(idx, key=lambda i: (*head(jobs[i]), jobs[i].interruptible, slack(jobs[i]),
                                      -jobs[i].power_kw))
-    yield sorted(idx, key=lambda i: (*head(jobs[i]), -jobs[i].energy_kwh))
     yield sorted(idx, key=lambda i: (*head(jobs[i]), jobs[i].deadline_slot, slack(jobs[i])))
-    rng = np.random.default_rng(seed)
+    yield shuffled()
+    yield sorted(idx, key=lambda i: (*head(jobs[i]), -jobs[i].energy_kwh))
     while True:
-        noise = rng.uniform(0.5, 2.0, len(jobs))
-        yield sorted(idx, key=lambda i: (*head(jobs[i]), jobs[i].interruptible,
-                                         slack(jobs[i]) * noise[i]))
+        yield shuffled()
 
 
 class _Pricer:

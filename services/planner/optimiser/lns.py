@@ -74,6 +74,9 @@ def improve(problem: Problem, schedule: Schedule, budget_s: float, *, size: int 
         form = build(problem, site_options=site_options, start_options=start_options)
         if form.errors:
             break
+        # Blocks that stay put keep running: fixed binaries that presolve removes.
+        kept = [c for c, i, _k, _t in form.y_cols if int(i) in start_options]
+        form.lower[kept] = 1.0
         left = budget_s - (time.perf_counter() - t0) - overhead
         if left <= 0.05:
             break
