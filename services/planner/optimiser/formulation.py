@@ -93,7 +93,8 @@ class Formulation:
 
 
 def effective_price(problem: Problem) -> np.ndarray:
-    """£ per grid-side kW held for one slot, per (site, slot): dt x (price + carbon price x t/kWh)."""
+    """£ per grid-side kW held for one slot, per (site, slot): dt x (price + carbon price x
+    t/kWh)."""
     grid = problem.grid
     lam = problem.carbon_price_gbp_per_t * 1e-6
     return np.array([grid.slot_hours * (np.asarray(grid.price[s.zone], dtype=float)
@@ -172,7 +173,8 @@ def build(problem: Problem, *, relax: bool = False,
             multi = per_slot_power and len(sites) > 1
             if multi and len(slots):
                 # One site per slot in the relaxation too: the job's power over its sites.
-                power_rows = b.add_rows(np.full(len(slots), -INF), np.full(len(slots), job.power_kw))
+                power_rows = b.add_rows(np.full(len(slots), -INF),
+                                        np.full(len(slots), job.power_kw))
             for k, zcol, r in zip(sites, zc, req):
                 if len(slots) == 0:
                     continue
@@ -196,8 +198,8 @@ def build(problem: Problem, *, relax: bool = False,
                 carbon_cols.append(xc)
                 carbon_vals.append(pue[k] * carbon_kg[k, slots])
             for k, t, kw in fixed:
-                if kw > 0 and (k not in sites or t not in range(slots[0] if len(slots) else 0,
-                                                                (slots[-1] + 1) if len(slots) else 0)):
+                in_window = len(slots) > 0 and slots[0] <= t <= slots[-1]
+                if kw > 0 and (k not in sites or not in_window):
                     errors.append(f"fixed {job.job_id} slot {t}: outside its window or sites")
                 elif kw > job.power_kw + 1e-9:
                     errors.append(f"fixed {job.job_id} slot {t}: {kw} kW over its power")

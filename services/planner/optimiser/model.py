@@ -1,4 +1,4 @@
-"""The planning model: jobs, sites, grid signals, a schedule, and how a schedule is scored and checked.
+"""The planning model: jobs, sites, grid signals, a schedule; how a schedule is scored and checked.
 
 Pure data and arithmetic, no solver. Time is discretised in slots of ``Grid.slot_hours``; slot
 ``t`` covers ``[start + t*dt, start + (t+1)*dt)``. Semantics are documented in docs/planner.md.
@@ -82,7 +82,8 @@ class Problem:
     grid: Grid
     carbon_price_gbp_per_t: float = 0.0
     carbon_budget_kg: float | None = None
-    fixed: Mapping[tuple[str, str, int], float] = field(default_factory=dict)  # (job, site, slot) -> IT kW
+    # Commitments to keep, (job, site, slot) -> IT kW, e.g. when re-planning.
+    fixed: Mapping[tuple[str, str, int], float] = field(default_factory=dict)
     unmet_penalty_gbp_per_kwh: float = UNMET_PENALTY_GBP_PER_KWH
 
 
@@ -135,7 +136,8 @@ def _exceeds(value: float, bound: float) -> bool:
     return value > bound + _ABS_TOL + _REL_TOL * abs(bound)
 
 
-def _delivered(problem: Problem, schedule: Schedule) -> tuple[dict[str, float], dict[str, set[str]]]:
+def _delivered(problem: Problem, schedule: Schedule
+               ) -> tuple[dict[str, float], dict[str, set[str]]]:
     dt = problem.grid.slot_hours
     delivered: dict[str, float] = defaultdict(float)
     sites_used: dict[str, set[str]] = defaultdict(set)
@@ -215,7 +217,8 @@ def violations(problem: Problem, schedule: Schedule) -> list[str]:
         if not 0 <= t < n:
             out.append(f"run {j}@{s} slot {t}: outside the horizon [0, {n})")
         if t < job.earliest_slot or t >= job.deadline_slot:
-            out.append(f"run {j}@{s} slot {t}: outside window [{job.earliest_slot}, {job.deadline_slot})")
+            out.append(f"run {j}@{s} slot {t}: outside window "
+                       f"[{job.earliest_slot}, {job.deadline_slot})")
         if kw < -_ABS_TOL or _exceeds(kw, job.power_kw):
             out.append(f"run {j}@{s} slot {t}: {kw:.6g} kW outside [0, {job.power_kw:g}]")
         if not job.migratable and s != job.home_site:
@@ -240,7 +243,8 @@ def violations(problem: Problem, schedule: Schedule) -> list[str]:
         slots = [t for t, _, _ in runs]
         if slots != list(range(slots[0], slots[0] + len(slots))) or len({s for *_, s in runs}) > 1:
             out.append(f"job {job.job_id}: non-interruptible run not contiguous at one site")
-        if any(abs(kw - job.power_kw) > _ABS_TOL + _REL_TOL * job.power_kw for _, kw, _ in runs[:-1]):
+        tol = _ABS_TOL + _REL_TOL * job.power_kw
+        if any(abs(kw - job.power_kw) > tol for _, kw, _ in runs[:-1]):
             out.append(f"job {job.job_id}: non-interruptible run not at full power")
 
     imports = site_import_kw(problem, schedule)
@@ -273,11 +277,14 @@ def violations(problem: Problem, schedule: Schedule) -> list[str]:
             b = schedule.battery_kw.get((site.site_id, t), 0.0)
             soc += (-b * bat.efficiency if b < 0 else -b) * dt
             if _exceeds(soc, bat.energy_kwh):
-                out.append(f"battery {site.site_id} after slot {t}: SoC {soc:.6g} over {bat.energy_kwh:g} kWh")
+                out.append(f"battery {site.site_id} after slot {t}: SoC {soc:.6g} "
+                           f"over {bat.energy_kwh:g} kWh")
             if _exceeds(bat.floor_kwh, soc):
-                out.append(f"battery {site.site_id} after slot {t}: SoC {soc:.6g} under reserve {bat.floor_kwh:g}")
+                out.append(f"battery {site.site_id} after slot {t}: SoC {soc:.6g} "
+                           f"under reserve {bat.floor_kwh:g}")
         if _exceeds(bat.soc_kwh, soc):
-            out.append(f"battery {site.site_id}: ends at {soc:.6g} kWh, below its initial {bat.soc_kwh:g}")
+            out.append(f"battery {site.site_id}: ends at {soc:.6g} kWh, "
+                       f"below its initial {bat.soc_kwh:g}")
 
     short = shortfall_kwh(problem, schedule)
     needs = needs_kwh(problem, schedule)
@@ -290,7 +297,8 @@ def violations(problem: Problem, schedule: Schedule) -> list[str]:
             out.append(f"job {job.job_id}: {short[job.job_id]:.6g} kWh undelivered, "
                        f"{declared:.6g} declared unmet")
         if delivered.get(job.job_id, 0.0) > need + tol:
-            out.append(f"job {job.job_id}: delivered {delivered[job.job_id]:.6g} kWh, needs {need:.6g}")
+            out.append(f"job {job.job_id}: delivered {delivered[job.job_id]:.6g} kWh, "
+                       f"needs {need:.6g}")
 
     for (j, s, t), kw in problem.fixed.items():
         got = schedule.run_kw.get((j, s, t), 0.0)

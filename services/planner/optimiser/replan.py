@@ -136,7 +136,8 @@ def _keepable(jobs: list[Job], sites: Mapping[str, Site], grid: Grid,
         total = 0.0
         for t, kw in mine:
             fits_site = it_load[(site_id, t)] + kw <= site.capacity_kw + _TOL
-            fits_zone = offered is None or zone_load[(site.zone, t)] + kw * site.pue <= offered[t] + _TOL
+            fits_zone = (offered is None
+                         or zone_load[(site.zone, t)] + kw * site.pue <= offered[t] + _TOL)
             if not (fits_site and fits_zone) or total + kw * dt > need + _TOL:
                 if not job.interruptible:
                     take = []
