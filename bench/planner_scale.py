@@ -55,7 +55,7 @@ def optimality(seeds: int) -> tuple[list[str], dict[str, float]]:
     rows = ["| instance (jobs × sites × slots) | seed | exact £ obj | exact s | status | "
             "fast gap % | fast s | degflex gap % | degflex s |",
             "|---|---|---|---|---|---|---|---|---|"]
-    fast_gaps, plan_gaps, bad = [], [], 0
+    fast_gaps, plan_gaps, bad, fast_short = [], [], 0, 0
     for size in SMALL:
         for seed in range(seeds):
             p = random_problem(seed, n_jobs=size[0], n_sites=size[1], n_slots=size[2])
@@ -67,12 +67,14 @@ def optimality(seeds: int) -> tuple[list[str], dict[str, float]]:
             fg, pg = gap_pct(fast.objective, exact.objective), gap_pct(planned.objective,
                                                                          exact.objective)
             fast_gaps.append(fg)
+            fast_short += sum(fast.unmet_kwh.values()) > sum(exact.unmet_kwh.values()) + 1e-6
             plan_gaps.append(pg)
             rows.append(f"| {size[0]} × {size[1]} × {size[2]} | {seed} | {exact.objective:,.0f} | "
                         f"{exact.solve_s:.2f} | {exact.status} | {fg:.3f} | {fast.solve_s:.3f} | "
                         f"{pg:.3f} | {planned.solve_s:.2f} |")
     summary = {"n": len(fast_gaps), "fast_mean": statistics.mean(fast_gaps),
-               "fast_max": max(fast_gaps), "plan_mean": statistics.mean(plan_gaps),
+               "fast_median": statistics.median(fast_gaps), "fast_max": max(fast_gaps),
+               "fast_short": fast_short, "plan_mean": statistics.mean(plan_gaps),
                "plan_max": max(plan_gaps), "violations": bad}
     return rows, summary
 
@@ -155,7 +157,9 @@ def main() -> None:
     seeds = 2 if args.quick else 8
     opt_rows, opt = optimality(seeds)
     print("\n".join(opt_rows))
-    print(f"\nsolve_fast gap: mean {opt['fast_mean']:.3f}%, max {opt['fast_max']:.3f}%; "
+    print(f"\nsolve_fast gap: median {opt['fast_median']:.3f}%, mean {opt['fast_mean']:.3f}%, "
+          f"max {opt['fast_max']:.3f}% (left energy unmet that the MILP delivers on "
+          f"{opt['fast_short']}); "
           f"degflex (plan, 5 s) gap: mean {opt['plan_mean']:.3f}%, max {opt['plan_max']:.3f}% "
           f"over {opt['n']} instances; schedules with violations: {opt['violations']}\n")
 
@@ -186,7 +190,9 @@ def main() -> None:
         "",
         "### Optimality (small instances, exact = HiGHS MILP, gap 1e-6, 60 s limit)",
         "",
-        f"- solve_fast: mean gap **{opt['fast_mean']:.3f}%**, max **{opt['fast_max']:.3f}%**",
+        f"- solve_fast alone: median gap **{opt['fast_median']:.3f}%**, mean "
+        f"{opt['fast_mean']:.3f}%, max {opt['fast_max']:.3f}%; on {opt['fast_short']} of "
+        f"{opt['n']} it left energy unmet (at £100/kWh) that the MILP delivers",
         f"- degflex (plan, 5 s): mean gap **{opt['plan_mean']:.3f}%**, max "
         f"**{opt['plan_max']:.3f}%** (target ≤ 0.5%)",
         f"- {opt['n']} instances; schedules with constraint violations: {opt['violations']}",

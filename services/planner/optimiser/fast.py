@@ -154,9 +154,10 @@ class _Pricer:
             energy = np.cumsum(top[idx]) * self.dt
             if len(energy) == 0 or energy[-1] < rest - 1e-6 * max(1.0, rest):
                 return np.inf, None
-            last = int(np.searchsorted(energy, rest - _EPS))
+            last = min(int(np.searchsorted(energy, rest - _EPS)), len(idx) - 1)
             kw[idx[:last]] = top[idx[:last]]
-            kw[idx[last]] = (rest - (energy[last - 1] if last > 0 else 0.0)) / self.dt
+            kw[idx[last]] = min(top[idx[last]],
+                                (rest - (energy[last - 1] if last > 0 else 0.0)) / self.dt)
         used = kw > 0
         return float(kw @ price[slots]), Pattern(i, k, slots[used], kw[used])
 

@@ -47,5 +47,5 @@ def plan(problem: Problem, time_limit_s: float = 5.0, mip_gap: float = 1e-4,
         if exact.objective <= fast.objective + 1e-9 * abs(fast.objective):
             best = exact
     elif remaining > 0.2:
-        best = improve(problem, fast, budget_s=remaining)
+        best = improve(problem, fast, budget_s=remaining - 0.1)
     return replace(best, solve_s=time.perf_counter() - t0)
