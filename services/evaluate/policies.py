@@ -352,9 +352,9 @@ def _progress(problem: Problem, committed: Run, dt: float
 def degflex_rolling(problem: Problem, forecaster: Forecaster, solve: Solve, *,
                     replan_hours: float = 4.0, name: str = "degflex") -> PolicyRun:
     """Rolling horizon: at each decision slot, re-plan the rest of the horizon for the jobs
-    that have arrived, from the state the committed runs left (``replan`` with ``progress``:
-    work done, runs in progress where they are), on the forecast issued then; commit the plan
-    up to the next decision slot.
+    that have arrived, from the state the committed runs left (``optimiser.replan``: work done,
+    a started non-interruptible run carrying on where it is), on the forecast issued then;
+    commit the plan up to the next decision slot.
 
     A job migrates at most once: once it has run away from home it stays where it is, which
     keeps the stitched schedule inside the model (migration energy is owed once per job)."""
@@ -366,6 +366,7 @@ def degflex_rolling(problem: Problem, forecaster: Forecaster, solve: Solve, *,
     committed: Run = {}
     away: set[str] = set()
     statuses: dict[str, int] = defaultdict(int)
+    home = {j.job_id: j.home_site for j in problem.jobs}
     for k, tau in enumerate(epochs):
         nxt = epochs[k + 1] if k + 1 < len(epochs) else n
         arrived = tuple(replace(j, migratable=False) if j.job_id in away else j
@@ -378,7 +379,6 @@ def degflex_rolling(problem: Problem, forecaster: Forecaster, solve: Solve, *,
             continue
         sched = solve(sub)
         statuses[sched.status] += 1
-        home = {j.job_id: j.home_site for j in problem.jobs}
         for (jid, site, t), kw in sched.run_kw.items():
             if tau + t < nxt and kw > _TOL_KW:
                 committed[(jid, site, tau + t)] = kw
