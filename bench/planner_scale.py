@@ -185,8 +185,9 @@ def main() -> None:
         "capacity per zone, carbon price £80/t). Objective = £ + carbon price × tCO2 (+ £100/kWh "
         "unmet). \"degflex\" is `plan(problem, time_limit_s=5)`: the fast planner, then for the "
         "rest of the 5 s the MILP seeded with its answer when the model is small (≤ 30k "
-        "estimated nonzeros), else a large-neighbourhood search (small MILPs freeing a few jobs "
-        "at a time); \"fast\" is `solve_fast` alone.",
+        "estimated nonzeros), a large-neighbourhood search (small MILPs freeing a few jobs "
+        "at a time) when it is mid-sized (≤ 1M), else nothing more (it returns as soon as the "
+        "fast planner is done); \"fast\" is `solve_fast` alone (default 3 s budget).",
         "",
         "### Optimality (small instances, exact = HiGHS MILP, gap 1e-6, 60 s limit)",
         "",
