@@ -318,6 +318,11 @@ def _dive(form: Formulation, h: highspy.Highs, values: np.ndarray, max_steps: in
             open_jobs.discard(i)
         h.changeColsBounds(len(drop), np.fromiter(drop, dtype=np.int32), np.zeros(len(drop)),
                            np.zeros(len(drop)))
+    else:  # the last step changed bounds: solve once more so the answer reflects them
+        sol = run(h, integer=False)
+        if sol.values is None:
+            return None, sol.status
+        values, status = sol.values, sol.status
     return values, status
 
 
