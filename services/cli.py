@@ -15,6 +15,7 @@ from contracts.topics import COMMANDS, SERVICES, dead_letter_topic
 from services.common.localkafka import LocalBroker, bootstrap_servers_from_env
 from services.evaluate.run import add_arguments as evaluate_arguments
 from services.evaluate.run import main as evaluate_main
+from services.replay import replay_cmd, topics_cmd
 from services.replay.domain import summarise, table
 from services.replay.driver import (
     BECKN_TOPICS,
@@ -116,7 +117,7 @@ def evaluate(args: argparse.Namespace) -> int:
     return evaluate_main(args)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="degflex", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="replay a scenario day through Kafka and the six services")
@@ -137,7 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("evaluate", help="compare placement policies on the June 2023 traces")
     evaluate_arguments(e)
     e.set_defaults(func=evaluate)
-    args = p.parse_args(argv)
+    t = sub.add_parser("topics", help="create the catalogue's topics on a broker")
+    topics_cmd.add_arguments(t)
+    t.set_defaults(func=topics_cmd.main)
+    r = sub.add_parser("replay", help="replay a scenario day through running services")
+    replay_cmd.add_arguments(r)
+    r.set_defaults(func=replay_cmd.main)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         return int(args.func(args))
     except (ValueError, RuntimeError, TimeoutError) as exc:

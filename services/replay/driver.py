@@ -124,7 +124,8 @@ class ServiceProcs:
         return {n: p.returncode for n, p in self.procs.items()}
 
 
-async def create_topics(bootstrap: str, prefix: str) -> None:
+async def create_topics(bootstrap: str, prefix: str) -> int:
+    """Every catalogue topic and dlq.<service> not there yet; returns how many were created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -134,6 +135,7 @@ async def create_topics(bootstrap: str, prefix: str) -> None:
         new = [NewTopic(n, p, 1) for n, p in names if n not in existing]
         if new:
             await admin.create_topics(new)
+        return len(new)
     finally:
         await admin.close()
 

@@ -1,12 +1,10 @@
 """docker-compose.yml: valid against the Compose Specification's schema (vendored), our services
 built from the one Dockerfile with healthchecks and conditional dependencies, their settings,
-ports and scrape targets consistent, and the one-shot scripts importable."""
+ports and scrape targets consistent, and the one-shots real `degflex` subcommands."""
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,8 @@ import yaml
 from jsonschema import Draft7Validator
 
 from contracts.topics import SERVICES
+from services import cli
+from services.replay import replay_cmd, topics_cmd
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = Path(__file__).resolve().parent / "fixtures" / "schemas"
@@ -155,38 +155,48 @@ def test_grafana_provisioning_matches_the_compose_mounts(compose: dict[str, Any]
     assert "127.0.0.1:3000:3000" in grafana["ports"]
 
 
-def script(compose: dict[str, Any], name: str) -> str:
-    command = compose["services"][name]["command"]
-    assert command[:2] == ["python", "-c"], name
-    return command[2]
+ONE_SHOT_COMMANDS = {"topics": (["topics", "create"], topics_cmd),
+                     "replay": (["replay"], replay_cmd)}
+
+
+def cli_args(command: list[str]) -> list[str]:
+    """The degflex CLI arguments of a `python -m services.cli ...` command."""
+    assert command[:3] == ["python", "-m", "services.cli"], command
+    return command[3:]
 
 
 @pytest.mark.parametrize("name", ONE_SHOTS)
-def test_one_shot_scripts_compile_and_import_what_exists(compose: dict[str, Any],
-                                                          name: str) -> None:
-    tree = ast.parse(script(compose, name))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            module = importlib.import_module(node.module or "")
-            for alias in node.names:
-                assert hasattr(module, alias.name), f"{node.module}.{alias.name}"
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                importlib.import_module(alias.name)
-    env_reads = {n.slice.value for n in ast.walk(tree)
-                 if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Constant)
-                 and ast.unparse(n.value) == "os.environ"}
+def test_one_shots_run_degflex_subcommands_with_their_variables_set(
+        compose: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`degflex topics create` / `degflex replay`, parsed by the real CLI with the service's
+    environment: every variable the subcommand reads for its defaults is set by compose."""
+    expected, module = ONE_SHOT_COMMANDS[name]
+    args = cli_args(compose["services"][name]["command"])
+    assert args == expected
     env = compose["services"][name]["environment"]
-    assert env_reads <= set(env), env_reads - set(env)
+    assert set(module.ENV) <= set(env), set(module.ENV) - set(env)
+    for key in module.ENV:
+        monkeypatch.setenv(key, str(env[key]).replace("${DEGFLEX_REPLAY_SPEED:-720}", "720"))
+    parsed = cli.parser().parse_args(args)
+    assert parsed.func is module.main
+    assert parsed.bootstrap == "kafka:9092" and parsed.prefix == ""
+    if name == "replay":
+        assert parsed.speed == 720
+        assert parsed.scenario == "/app/scenarios/seed-cambridge-manchester.yaml"
 
 
 @pytest.mark.parametrize(("name", "manifest"), [
     ("topics", "deploy/k8s/base/topics-job.yaml"),
     ("replay", "deploy/k8s/overlays/dev/replay-job.yaml"),
 ])
-def test_kubernetes_jobs_run_the_same_scripts(compose: dict[str, Any], name: str,
-                                              manifest: str) -> None:
+def test_kubernetes_jobs_run_the_same_commands(compose: dict[str, Any], name: str,
+                                               manifest: str) -> None:
     job = yaml.safe_load((REPO / manifest).read_text("utf-8"))
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["command"][:2] == ["python", "-c"]
-    assert container["command"][2] == script(compose, name)
+    assert container["command"] == compose["services"][name]["command"]
+    kustomization = yaml.safe_load((REPO / "deploy/k8s/base/kustomization.yaml").read_text())
+    (env_map,) = [g for g in kustomization["configMapGenerator"] if g["name"] == "degflex-env"]
+    assert container["envFrom"] == [{"configMapRef": {"name": "degflex-env"}}]
+    env = {lit.split("=", 1)[0] for lit in env_map["literals"]}
+    env |= {e["name"] for e in container.get("env", [])}
+    assert set(ONE_SHOT_COMMANDS[name][1].ENV) <= env
