@@ -20,10 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import highspy  # noqa: E402
-
 from services.planner.optimiser.fast import solve_fast  # noqa: E402
-from services.planner.optimiser.milp import lower_bound, solve_exact  # noqa: E402
+from services.planner.optimiser.milp import lower_bound, new_highs, solve_exact  # noqa: E402
 from services.planner.optimiser.model import Problem, violations  # noqa: E402
 from services.planner.optimiser.planner import milp_size, plan  # noqa: E402
 from services.planner.optimiser.synthetic import random_problem  # noqa: E402
@@ -40,7 +38,7 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    h = highspy.Highs()
+    h = new_highs()
     return {"nproc": str(os.cpu_count()), "cpu": cpu, "python": platform.python_version(),
             "highs": f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}",
             "os": platform.platform()}

@@ -1,8 +1,8 @@
 """Placement policies compared by the evaluation, each turning the same Problem into a Schedule.
 
 A policy decides only on ``Forecaster.issue(t)`` (what is known at slot t) and on the jobs that
-have arrived by t; it reads the Problem's jobs, sites and horizon, never its grid signals, which
-are the actual series the schedule is scored on (``scored``).
+have arrived by t; it reads the Problem's jobs, sites, horizon and offered grid capacity, never
+its price and carbon series, which are the actual ones the schedule is scored on (``scored``).
 """
 
 from __future__ import annotations
@@ -291,11 +291,13 @@ def make_solver(opts: SolverOptions) -> Solve:
 
 
 def _forecast_grid(problem: Problem, fc: Forecast) -> Grid:
-    """The problem's grid with the forecast's signals (same slots)."""
+    """The problem's grid with the forecast's price and carbon (same slots); the offered grid
+    capacity is the problem's (a forecast does not change what the grid offers)."""
     g = problem.grid
     return Grid(zones=g.zones, slot_hours=g.slot_hours, start=g.start,
                 price={z: fc.price[z].tolist() for z in g.zones},
-                carbon={z: fc.carbon[z].tolist() for z in g.zones})
+                carbon={z: fc.carbon[z].tolist() for z in g.zones},
+                offered_kw=g.offered_kw)
 
 
 def _solver_label(statuses: Mapping[str, int]) -> str:

@@ -56,3 +56,16 @@ def test_python_m_services_evaluate_takes_the_same_options(capsys) -> None:
         _main(["--help"])
     assert exit_.value.code == 0
     assert "--forecast {perfect,persistence,noisy}" in capsys.readouterr().out
+
+
+def test_stdout_carries_the_report_only_no_solver_banner(tmp_path: Path) -> None:
+    """HiGHS prints a banner from its first constructor call, to file descriptor 1, before
+    any option applies; a fresh process shows whether the evaluation silenced it."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "services.evaluate", *SMALL, "--jobs", "3",
+                           "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "HiGHS" not in done.stdout
+    assert done.stdout.startswith("3 jobs, 2 sites")

@@ -101,6 +101,21 @@ def test_degflex_perfect_finds_the_cleanest_place_and_time(one_job) -> None:
     assert out.solver == "optimal x1"
 
 
+def test_degflex_plans_within_the_offered_grid_capacity() -> None:
+    """The forecast replaces price and carbon only: the zones' offered capacity still binds.
+    Home offers 100 kW in slots 0 and 3 only, the other zone nothing, so the job (two slots
+    at 100 kW) must take home slots 0 and 3, not the cleanest slots 1-2 (150 g/kWh there vs
+    (300 + 200) / 2 = 250 g/kWh)."""
+    p = problem((job(),), CARBON)
+    offered = {"HOME-Z": [100.0, 0.0, 0.0, 100.0], "OTHER-Z": [0.0] * 4}
+    p = replace(p, grid=replace(p.grid, offered_kw=offered))
+    solve = pol.make_solver(pol.SolverOptions(solver="exact"))
+    for out in (pol.degflex_once(p, Forecaster(signals(CARBON), "perfect"), solve),
+                pol.degflex_rolling(p, Forecaster(signals(CARBON), "perfect"), solve)):
+        assert slots(out) == [("home", 0, 100.0), ("home", 3, 100.0)]
+        assert violations(p, out.schedule) == []
+
+
 def test_policies_decide_on_the_forecast_and_are_scored_on_actuals() -> None:
     """The forecast says slots 2-3 are cleanest at home, the actual series says slots 0-1:
     the SDK rule follows the forecast, and its carbon is counted on the actual series."""

@@ -7,6 +7,8 @@ per-call validation, options (threads, gap, time limit, presolve) are set direct
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -39,11 +41,36 @@ def _status(model_status: highspy.HighsModelStatus, has_solution: bool) -> str:
     return "error"
 
 
+_banner_shown = False
+
+
+def new_highs() -> highspy.Highs:
+    """A silent ``Highs``. HiGHS prints its banner from the C++ constructor of the first
+    instance in a process, to file descriptor 1, before any option can be set; that one
+    construction runs with fd 1 pointed at /dev/null so commands that print tables
+    (``degflex evaluate``, the benchmarks) keep a clean stdout."""
+    global _banner_shown
+    if _banner_shown:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _banner_shown = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def highs_for(form: Formulation, *, integer: bool, time_limit_s: float, mip_gap: float,
               threads: int | None = None) -> highspy.Highs:
     """A silent Highs holding the formulation (integrality only when ``integer``)."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     if threads is not None:
