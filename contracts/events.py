@@ -94,6 +94,7 @@ class ZoneSignalPublished(Event):
     carbon_g_per_kwh: float = Field(ge=0, le=5000)
     price_gbp_per_kwh: float = Field(ge=-10, le=100)
     stress_event_id: str | None = None
+    marginal_carbon_g_per_kwh: float | None = Field(None, ge=0, le=5000)
 
 
 class PlacementScheduled(Event):
@@ -217,6 +218,14 @@ class FlexibilityVerified(Event):
 
 
 class SiteSettlement(Frozen):
+    """A site's day: metered import vs the nominated baseline, priced in force.
+
+    The battery figures are already inside `energy_kwh`/`cost_gbp`/`carbon_kg` (the recharge is
+    metered import); they are shown so the savings can be read net of them. Marginal carbon is
+    None unless a marginal factor was in force for every interval of the day, and is never
+    added to the location-based figures.
+    """
+
     site_id: str
     zone: str
     energy_kwh: float
@@ -229,6 +238,34 @@ class SiteSettlement(Frozen):
     load_kw_after_event: float
     import_kw_after_event: float
     missing_readings: int
+    load_kwh: float = 0.0
+    marginal_carbon_kg: float | None = None
+    baseline_marginal_carbon_kg: float | None = None
+    battery_charge_kwh: float = 0.0
+    battery_discharge_kwh: float = 0.0
+    battery_losses_kwh: float = 0.0
+    battery_recharge_cost_gbp: float = 0.0
+    battery_recharge_carbon_kg: float = 0.0
+    battery_losses_cost_gbp: float = 0.0
+    battery_losses_carbon_kg: float = 0.0
+
+
+class ItemSettlement(Frozen):
+    """One order item (a line's slot): its share of the site's import inside the slot."""
+
+    item_id: str
+    line_id: str
+    slot_start: AwareDatetime
+    slot_end: AwareDatetime
+    energy_kwh: float
+    cost_gbp: float
+    carbon_kg: float
+    baseline_energy_kwh: float
+    baseline_cost_gbp: float
+    baseline_carbon_kg: float
+    verified_kwh: float = 0.0
+    utilisation_payment_gbp: float = 0.0
+    availability_payment_gbp: float = 0.0
 
 
 class OrderSettlement(Frozen):
@@ -241,6 +278,76 @@ class OrderSettlement(Frozen):
     baseline_cost_gbp: float
     baseline_carbon_kg: float
     flex_payment_gbp: float
+    baseline_energy_kwh: float = 0.0
+    marginal_carbon_kg: float | None = None
+    baseline_marginal_carbon_kg: float | None = None
+    utilisation_payment_gbp: float = 0.0
+    availability_payment_gbp: float = 0.0
+    verified_kwh: float = 0.0
+    delivered_pct: float | None = None
+    performance_factor: float | None = None
+    battery_recharge_cost_gbp: float = 0.0
+    battery_losses_kwh: float = 0.0
+    items: tuple[ItemSettlement, ...] = ()
+
+
+class EventSettlement(Frozen):
+    """What one verified stress event earned: the utilisation payment and how it was reached."""
+
+    event_id: str
+    site_id: str
+    order_id: str
+    transaction_id: str
+    start: AwareDatetime
+    end: AwareDatetime
+    requested_kw: float
+    baseline_kw: float
+    metered_kw: float
+    delivered_kw: float
+    delivered_kwh: float
+    delivered_pct: float
+    verdict: Verdict
+    net_system_kw: float
+    performance_factor: float
+    utilisation_rate_gbp_per_mwh: float
+    paid_kwh: float
+    utilisation_payment_gbp: float
+
+
+class IntervalSettlement(Frozen):
+    """One settlement interval of a site (order_id None) or of one order at that site."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    order_id: str | None = None
+    energy_kwh: float
+    load_kwh: float = 0.0
+    battery_discharge_kwh: float = 0.0
+    baseline_kwh: float
+    price_gbp_per_kwh: float
+    carbon_g_per_kwh: float
+    marginal_carbon_g_per_kwh: float | None = None
+    cost_gbp: float
+    baseline_cost_gbp: float
+    carbon_kg: float
+    baseline_carbon_kg: float
+    marginal_carbon_kg: float | None = None
+    baseline_marginal_carbon_kg: float | None = None
+    metered_hours: float = 0.0
+
+
+class SiteDaySettled(Event):
+    """A site's settled day interval by interval (site rows, then each order's rows); published
+    on the statements topic before the day's statement."""
+
+    TYPE: ClassVar[str] = "settlement.site.settled"
+    day_start: AwareDatetime
+    day_end: AwareDatetime
+    site_id: str
+    zone: str
+    interval_minutes: int = Field(ge=1, le=1440)
+    intervals: tuple[IntervalSettlement, ...]
+    order_intervals: tuple[IntervalSettlement, ...] = ()
 
 
 class SettlementStatementIssued(Event):
@@ -261,6 +368,19 @@ class SettlementStatementIssued(Event):
     actual_cost_gbp: float
     baseline_carbon_kg: float
     actual_carbon_kg: float
+    events: tuple[EventSettlement, ...] = ()
+    utilisation_payment_gbp: float = 0.0
+    availability_payment_gbp: float = 0.0
+    baseline_energy_kwh: float = 0.0
+    actual_energy_kwh: float = 0.0
+    battery_recharge_cost_gbp: float = 0.0
+    battery_recharge_carbon_kg: float = 0.0
+    battery_losses_kwh: float = 0.0
+    baseline_marginal_carbon_kg: float | None = None
+    actual_marginal_carbon_kg: float | None = None
+    interval_minutes: int = 30
+    config_digest: str = ""
+    inputs_digest: str = ""
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -276,6 +396,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MeterReadingRecorded,
         MeterDayClosed,
         FlexibilityVerified,
+        SiteDaySettled,
         SettlementStatementIssued,
     )
 }

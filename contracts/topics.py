@@ -50,7 +50,8 @@ READINGS = Topic("metering.readings.v1", "site_id",
                  ("metering-validator", "settlement"))
 VERIFICATIONS = Topic("metering.verifications.v1", "site_id", ("metering.flexibility.verified",),
                       "metering-validator", ("settlement",))
-STATEMENTS = Topic("settlement.statements.v1", "day", ("settlement.statement.issued",),
+STATEMENTS = Topic("settlement.statements.v1", "day",
+                   ("settlement.site.settled", "settlement.statement.issued"),
                    "settlement", (), 1)
 
 CATALOGUE: tuple[Topic, ...] = (

@@ -56,6 +56,8 @@ class OrderLine(_Bag):
     carbon_target_g_per_kwh: float = Field(ge=0)
     job_ids: tuple[str, ...]
     confirmed_capacity_kw: float | None = Field(None, ge=0)
+    availability_kw: float | None = Field(None, ge=0)
+    availability_payment_gbp_per_mw_per_h: float | None = Field(None, ge=0)
 
 
 class GridStressEvent(_Bag):
@@ -99,6 +101,24 @@ class FlexibilityAction(_Bag):
     accepted: bool | None = None
 
 
+class OrderItemSettlement(_Bag):
+    """One order item's settled figures (nested in `SettlementMetrics.items`)."""
+
+    type_: Literal["ce:OrderItemSettlement"] = Field("ce:OrderItemSettlement", alias="@type")
+    ordered_item: str
+    line_id: str
+    slot_start: AwareDatetime
+    slot_end: AwareDatetime
+    energy_kwh: float
+    cost_gbp: float
+    carbon_kg: float
+    baseline_energy_kwh: float
+    baseline_cost_gbp: float
+    baseline_carbon_kg: float
+    verified_flexibility_kwh: float
+    flex_payment_gbp: float
+
+
 class SettlementMetrics(_Bag):
     """Performance, carbon and cost of a completed order (orderAttributes of on_status)."""
 
@@ -113,3 +133,11 @@ class SettlementMetrics(_Bag):
     delivered_pct: float | None = None
     flex_payment_gbp: float
     carbon_method: Literal["location-based"] = "location-based"
+    utilisation_payment_gbp: float | None = None
+    availability_payment_gbp: float | None = None
+    performance_factor: float | None = None
+    battery_recharge_cost_gbp: float | None = None
+    battery_losses_kwh: float | None = None
+    marginal_carbon_kg: float | None = None
+    baseline_marginal_carbon_kg: float | None = None
+    items: tuple[OrderItemSettlement, ...] = ()

@@ -278,7 +278,8 @@ async def read_topics(bootstrap: str, names: list[str]) -> list[Any]:
 async def wait_statement(bootstrap: str, prefix: str, timeout_s: float) -> SettlementStatementIssued:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        recs = await read_topics(bootstrap, [prefix + STATEMENTS.name])
+        recs = [r for r in await read_topics(bootstrap, [prefix + STATEMENTS.name])
+                if json.loads(r.value).get("type") == SettlementStatementIssued.TYPE]
         if recs:
             env = Envelope[SettlementStatementIssued].model_validate_json(recs[-1].value)
             return env.payload

@@ -6,32 +6,48 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from contracts.beckn.models import Action, BecknMessage, OrderMessage, OrderStatus
-from contracts.compute_energy.vocab import GridStressEvent, SettlementMetrics
+from contracts.beckn.models import Action, BecknMessage, OrderItem, OrderMessage, OrderStatus
+from contracts.compute_energy.vocab import GridStressEvent, OrderItemSettlement, SettlementMetrics
 from contracts.events import (
     FlexibilityVerified,
     MeterDayClosed,
     MeterReadingRecorded,
     OrderSettlement,
     ResponseDispatched,
-    SettlementStatementIssued,
     ZoneSignalPublished,
 )
 from contracts.topics import BECKN_STATUSES, STATEMENTS
 from services.common.beckn import Parties, order_of, request
 from services.common.codec import envelope
 from services.common.ids import stable_id
-from services.common.runner import Inbound, Out, ignore
-from services.settlement.domain import by_zone, flex_payment_gbp, settle_site
+from services.common.runner import HandlerRejected, Inbound, Out, ignore
+from services.settlement.domain import (
+    InstructedEvent,
+    OrderedLine,
+    OrderInput,
+    SettlementConfig,
+    SettlementInputError,
+    SettlementInputs,
+    settle_day,
+)
 
 SOURCE = "settlement"
 
 
+@dataclass(frozen=True)
+class Instructed:
+    event: GridStressEvent
+    site_id: str
+    order_id: str
+    transaction_id: str
+
+
 @dataclass
 class SettlementState:
+    config: SettlementConfig = field(default_factory=SettlementConfig)
     signals: dict[tuple[str, datetime], ZoneSignalPublished] = field(default_factory=dict)
     orders: dict[str, BecknMessage] = field(default_factory=dict)
-    events: dict[str, GridStressEvent] = field(default_factory=dict)
+    events: dict[str, Instructed] = field(default_factory=dict)
     readings: dict[str, dict[datetime, MeterReadingRecorded]] = field(default_factory=dict)
     closed: dict[str, MeterDayClosed] = field(default_factory=dict)
     verified: dict[str, FlexibilityVerified] = field(default_factory=dict)
@@ -59,7 +75,7 @@ def _complete(st: SettlementState) -> datetime | None:
     day_start = next(iter(st.closed.values())).day_start
     if day_end in st.settled:
         return None
-    for ev_key, ev in st.events.items():
+    for ev_key in st.events:
         if ev_key not in st.verified or ev_key not in st.responses:
             return None
     for _, zone in sites:
@@ -70,64 +86,84 @@ def _complete(st: SettlementState) -> datetime | None:
     return day_end
 
 
-def _settle(st: SettlementState, day_end: datetime) -> list[Out]:
-    closed = next(iter(st.closed.values()))
-    day_start = closed.day_start
-    series = by_zone(st.signals)
-    first = min(st.events.values(), key=lambda e: (e.start, e.event_id), default=None)
-    span = (first.start, first.end) if first else None
-    sites, orders = [], []
-    payments: dict[str, float] = {}
-    for v in st.verified.values():
-        ev = st.events[f"{v.event_id}/{v.site_id}"]
-        pay = flex_payment_gbp(ev.utilisation_payment_gbp_per_mwh, v.delivered_kwh,
-                               v.delivered_pct)
-        payments[v.transaction_id] = payments.get(v.transaction_id, 0.0) + pay
-    outs: list[Out] = []
-    for txn, msg in sorted(st.orders.items(), key=lambda kv: _site_of(kv[1])):
+def inputs_of(st: SettlementState, day_end: datetime) -> SettlementInputs:
+    """The pure settlement's inputs, read off the gathered state for the day ending `day_end`."""
+    day_start = next(iter(st.closed.values())).day_start
+    orders = []
+    for txn, msg in st.orders.items():
         site_id, zone = _site_of(msg)
         order = order_of(msg)
-        lines = [i.attributes for i in order.items]
-        readings = [r for t, r in sorted(st.readings.get(site_id, {}).items())
-                    if day_start <= t < day_end]
-        res = readings[0].end - readings[0].start if readings else timedelta(minutes=1)
-        expected = int((day_end - day_start) / res)
-        s = settle_site(site_id, zone, series[zone], lines, readings, expected, span)
-        sites.append(s)
-        pay = round(payments.get(txn, 0.0), 6)
-        ver = [v for v in st.verified.values() if v.transaction_id == txn]
-        orders.append(OrderSettlement(
-            order_id=order.id or "", transaction_id=txn, site_id=site_id,
-            energy_kwh=s.energy_kwh, cost_gbp=s.cost_gbp, carbon_kg=s.carbon_kg,
-            baseline_cost_gbp=s.baseline_cost_gbp, baseline_carbon_kg=s.baseline_carbon_kg,
-            flex_payment_gbp=pay))
-        metrics = SettlementMetrics(
-            energy_kwh=round(s.energy_kwh, 3), cost_gbp=round(s.cost_gbp, 2), carbon_kg=round(s.carbon_kg, 3),
-            baseline_energy_kwh=s.baseline_energy_kwh,
-            baseline_cost_gbp=round(s.baseline_cost_gbp, 2),
-            baseline_carbon_kg=round(s.baseline_carbon_kg, 3),
-            verified_flexibility_kwh=round(sum(v.delivered_kwh for v in ver), 6),
-            delivered_pct=ver[0].delivered_pct if ver else None, flex_payment_gbp=round(pay, 2))
-        done = order.model_copy(update={"status": OrderStatus.COMPLETED, "attributes": metrics})
+        orders.append(OrderInput(
+            order_id=order.id or "", transaction_id=txn, site_id=site_id, zone=zone,
+            items=tuple(OrderedLine(item_id=i.ordered_item, line_id=i.line_id,
+                                    line=i.attributes) for i in order.items)))
+    sites = {o.site_id for o in orders}
+    zones = {o.zone for o in orders}
+    return SettlementInputs(
+        day_start=day_start, day_end=day_end, config=st.config,
+        orders=tuple(sorted(orders, key=lambda o: (o.site_id, o.order_id))),
+        signals=tuple(s for (z, _), s in sorted(st.signals.items()) if z in zones),
+        readings=tuple(r for site in sorted(sites) for t, r in sorted(
+            st.readings.get(site, {}).items()) if day_start <= t < day_end),
+        events=tuple(InstructedEvent(site_id=e.site_id, order_id=e.order_id,
+                                     transaction_id=e.transaction_id, event=e.event)
+                     for _, e in sorted(st.events.items())),
+        verifications=tuple(v for _, v in sorted(st.verified.items())),
+        responses=tuple(r for _, r in sorted(st.responses.items())))
+
+
+def _metrics(o: OrderSettlement, items: Sequence[OrderItem]) -> SettlementMetrics:
+    line_of = {i.ordered_item: i.line_id for i in items}
+    return SettlementMetrics(
+        energy_kwh=round(o.energy_kwh, 3), cost_gbp=round(o.cost_gbp, 2),
+        carbon_kg=round(o.carbon_kg, 3), baseline_energy_kwh=round(o.baseline_energy_kwh, 3),
+        baseline_cost_gbp=round(o.baseline_cost_gbp, 2),
+        baseline_carbon_kg=round(o.baseline_carbon_kg, 3),
+        verified_flexibility_kwh=round(o.verified_kwh, 6), delivered_pct=o.delivered_pct,
+        flex_payment_gbp=round(o.flex_payment_gbp, 2),
+        utilisation_payment_gbp=round(o.utilisation_payment_gbp, 2),
+        availability_payment_gbp=round(o.availability_payment_gbp, 2),
+        performance_factor=o.performance_factor,
+        battery_recharge_cost_gbp=round(o.battery_recharge_cost_gbp, 2),
+        battery_losses_kwh=round(o.battery_losses_kwh, 3),
+        marginal_carbon_kg=None if o.marginal_carbon_kg is None else round(o.marginal_carbon_kg, 3),
+        baseline_marginal_carbon_kg=(None if o.baseline_marginal_carbon_kg is None
+                                     else round(o.baseline_marginal_carbon_kg, 3)),
+        items=tuple(OrderItemSettlement(
+            ordered_item=i.item_id, line_id=line_of.get(i.item_id, i.line_id),
+            slot_start=i.slot_start, slot_end=i.slot_end, energy_kwh=round(i.energy_kwh, 3),
+            cost_gbp=round(i.cost_gbp, 2), carbon_kg=round(i.carbon_kg, 3),
+            baseline_energy_kwh=round(i.baseline_energy_kwh, 3),
+            baseline_cost_gbp=round(i.baseline_cost_gbp, 2),
+            baseline_carbon_kg=round(i.baseline_carbon_kg, 3),
+            verified_flexibility_kwh=round(i.verified_kwh, 6),
+            flex_payment_gbp=round(i.utilisation_payment_gbp + i.availability_payment_gbp, 2))
+            for i in o.items))
+
+
+def _settle(st: SettlementState, day_end: datetime) -> list[Out]:
+    st.settled.add(day_end)
+    try:
+        day = settle_day(inputs_of(st, day_end))
+    except SettlementInputError as exc:
+        raise HandlerRejected("unsettleable", str(exc)) from exc
+    statement = day.statement
+    key = statement.day_start.date().isoformat()
+    outs: list[Out] = [Out(STATEMENTS, key, envelope(
+        s, id=stable_id("site-settled", day_end.isoformat(), s.site_id), time=day_end,
+        source=SOURCE)) for s in day.sites]
+    outs.append(Out(STATEMENTS, key, envelope(
+        statement, id=stable_id("statement", day_end.isoformat()), time=day_end,
+        source=SOURCE)))
+    by_txn = {o.transaction_id: o for o in statement.orders}
+    for txn, msg in sorted(st.orders.items(), key=lambda kv: _site_of(kv[1])):
+        order = order_of(msg)
+        done = order.model_copy(update={"status": OrderStatus.COMPLETED,
+                                        "attributes": _metrics(by_txn[txn], order.items)})
         c = msg.context
         outs.append(Out(BECKN_STATUSES, txn, request(
             Parties(c.bap_id, c.bap_uri, c.bpp_id, c.bpp_uri), Action.ON_STATUS, txn,
             f"settled/{day_end.isoformat()}", day_end, OrderMessage(order=done))))
-    statement = SettlementStatementIssued(
-        day_start=day_start, day_end=day_end, sites=tuple(sites), orders=tuple(orders),
-        shifted_kw=sum(r.shifted_kw for r in st.responses.values()),
-        battery_kw=sum(r.battery_kw for r in st.responses.values()),
-        verified_kw=round(sum(v.delivered_kw for v in st.verified.values()), 6),
-        verified_kwh=round(sum(v.delivered_kwh for v in st.verified.values()), 6),
-        net_system_kw=round(sum(v.net_system_kw for v in st.verified.values()), 6),
-        flex_payment_gbp=round(sum(o.flex_payment_gbp for o in orders), 6),
-        baseline_cost_gbp=round(sum(s.baseline_cost_gbp for s in sites), 6),
-        actual_cost_gbp=round(sum(s.cost_gbp for s in sites), 6),
-        baseline_carbon_kg=round(sum(s.baseline_carbon_kg for s in sites), 6),
-        actual_carbon_kg=round(sum(s.carbon_kg for s in sites), 6))
-    st.settled.add(day_end)
-    outs.insert(0, Out(STATEMENTS, day_start.date().isoformat(), envelope(
-        statement, id=stable_id("statement", day_end.isoformat()), time=day_end, source=SOURCE)))
     return outs
 
 
@@ -157,7 +193,8 @@ def on_grid_update(st: SettlementState, m: Inbound) -> Sequence[Out]:
     order = order_of(msg)
     if isinstance(order.attributes, GridStressEvent):
         site_id, _ = _site_of(msg)
-        st.events[f"{order.attributes.event_id}/{site_id}"] = order.attributes
+        st.events[f"{order.attributes.event_id}/{site_id}"] = Instructed(
+            order.attributes, site_id, order.id or "", msg.context.transaction_id)
     return []
 
 

@@ -248,7 +248,7 @@ def test_seed_day_produces_every_kind_of_message_once_per_order(
 def test_seed_day_is_the_hand_worked_one(day: Day) -> None:
     """The in-memory day is the real one (figures as in tests/e2e/test_seed_day.py)."""
     (statement,) = [o.value.payload for o in day.records
-                    if isinstance(o.value, Envelope) and o.value.type.startswith("settlement.")]
+                    if isinstance(o.value, Envelope) and o.value.type == "settlement.statement.issued"]
     assert statement.shifted_kw == pytest.approx(300)
     assert statement.battery_kw == pytest.approx(150)
     assert statement.verified_kw == pytest.approx(450)

@@ -19,6 +19,7 @@ from contracts.compute_energy.vocab import (
     ComputeEnergyWindow,
     FlexibilityAction,
     GridStressEvent,
+    OrderItemSettlement,
     OrderLine,
     SettlementMetrics,
     ShiftAction,
@@ -69,6 +70,12 @@ def samples() -> list[BaseModel]:
     """One of each bag as our services fill it in (optional terms set)."""
     shift = ShiftAction(action="pause_job", site_id="cambridge-east", power_kw=300, start=T0,
                         end=T1, reason="stress-uk-east-1400")
+    item = OrderItemSettlement(ordered_item="window-uk-east-1400-1800",
+                               line_id="batch-a@window-uk-east-1400-1800", slot_start=T0,
+                               slot_end=T1, energy_kwh=1500, cost_gbp=198, carbon_kg=201,
+                               baseline_energy_kwh=2400, baseline_cost_gbp=316.8,
+                               baseline_carbon_kg=321.6, verified_flexibility_kwh=900,
+                               flex_payment_gbp=135)
     return [
         ComputeEnergyWindow(grid_zone="UK-EAST", grid_area="Cambridge-East", start=T0, end=T1,
                             renewable_pct=62, carbon_intensity_g_per_kwh=86,
@@ -87,8 +94,13 @@ def samples() -> list[BaseModel]:
         SettlementMetrics(energy_kwh=6633.3, cost_gbp=711.0, carbon_kg=399.8,
                           baseline_energy_kwh=7200, baseline_cost_gbp=806.4,
                           baseline_carbon_kg=494.4, verified_flexibility_kwh=900,
-                          delivered_pct=100, flex_payment_gbp=135),
+                          delivered_pct=100, flex_payment_gbp=135,
+                          utilisation_payment_gbp=135, availability_payment_gbp=0,
+                          performance_factor=1, battery_recharge_cost_gbp=23.33,
+                          battery_losses_kwh=33.333, marginal_carbon_kg=1990,
+                          baseline_marginal_carbon_kg=2160, items=(item,)),
         shift,
+        item,
     ]
 
 
@@ -256,6 +268,7 @@ def test_bags_are_placed_where_the_beckn_models_carry_them() -> None:
     for name in ("GridStressEvent", "FlexibilityAction", "SettlementMetrics"):
         assert defs[name]["x-beckn-placement"] == ["Order.beckn:orderAttributes"]
     assert "x-beckn-placement" not in defs["ShiftAction"]
+    assert "x-beckn-placement" not in defs["OrderItemSettlement"]
 
 
 # ---- events and topics ------------------------------------------------------------------------

@@ -13,10 +13,12 @@ from contracts.events import (
     MeterDayClosed,
     ResponseDispatched,
     SettlementStatementIssued,
+    SiteDaySettled,
     SiteDelta,
     Verdict,
 )
 from contracts.topics import BECKN_STATUSES, STATEMENTS
+from services.common.runner import HandlerRejected
 from services.grid_signal.domain import zone_signals
 from services.settlement.handlers import (
     SettlementState,
@@ -91,10 +93,14 @@ def ledger() -> SettlementState:
 
 
 def _statement(outs: Any) -> SettlementStatementIssued:
-    first, *_ = outs
-    assert first.topic == STATEMENTS and first.key == "2025-11-17"
-    assert isinstance(first.value.payload, SettlementStatementIssued)
-    return first.value.payload
+    """The statement follows the per-site records on the statements topic, keyed by day."""
+    on_topic = [o for o in outs if o.topic == STATEMENTS]
+    assert {o.key for o in on_topic} == {"2025-11-17"}
+    *sites, last = on_topic
+    assert all(isinstance(o.value.payload, SiteDaySettled) for o in sites)
+    assert isinstance(last.value.payload, SettlementStatementIssued)
+    assert [o.value.payload.site_id for o in sites] == [s.site_id for s in last.value.payload.sites]
+    return last.value.payload
 
 
 def _statuses(outs: Any) -> list[BecknMessage]:
@@ -139,6 +145,17 @@ def test_each_order_is_closed_with_its_metrics(ledger: SettlementState) -> None:
     assert c.verified_flexibility_kwh == 900
     assert c.delivered_pct == 100
     assert c.flex_payment_gbp == 135
+    assert (c.utilisation_payment_gbp, c.availability_payment_gbp, c.performance_factor) == (
+        135, 0, 1)
+    assert (c.battery_recharge_cost_gbp, c.battery_losses_kwh) == (23.33, 33.333)  # 300/0.9 - 300
+    assert c.marginal_carbon_kg is None  # the seed day gives no marginal factor
+    early, late = c.items  # one per order item, by its ordered item id
+    assert [i.ordered_item for i in c.items] == [
+        it.ordered_item for it in cambridge_order().items]
+    assert (early.energy_kwh, early.cost_gbp, early.verified_flexibility_kwh) == (4800, 489.6, 0)
+    assert (late.energy_kwh, late.cost_gbp, late.carbon_kg) == (1500, 198, 201)
+    assert (late.baseline_cost_gbp, late.verified_flexibility_kwh, late.flex_payment_gbp) == (
+        316.8, 900, 135)
     assert manchester.context.transaction_id == MANCHESTER_TXN
     m = _metrics(manchester)
     assert (m.energy_kwh, m.cost_gbp) == (5400, 496.80)
@@ -185,3 +202,11 @@ def test_unconfirmed_orders_are_not_settled() -> None:
 
     assert st.orders == {}
     assert on_day_closed(st, inbound(env(_closed(CAMBRIDGE)))) == []
+
+
+def test_a_day_that_cannot_be_settled_is_rejected_with_the_reason(
+        ledger: SettlementState) -> None:
+    ledger.events.clear()  # a verification with no instruction carries no payment rate
+
+    with pytest.raises(HandlerRejected, match="unsettleable: verification"):
+        on_response(ledger, inbound(env(_response())))
