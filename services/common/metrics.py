@@ -6,6 +6,14 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+RUNTIME_DEAD_LETTER_REASONS: tuple[str, ...] = (
+    "empty", "too_large", "invalid_utf8", "invalid_json", "not_an_object", "invalid_beckn",
+    "unknown_type", "invalid_payload", "unexpected_type", "handler_error",
+)
+"""The reasons the shared runtime itself dead-letters for (codec and runner): exported at 0 from
+start-up, so `increase(stream_dead_letters_total[..])` is 0 rather than absent on a clean day.
+A handler's own HandlerRejected reasons appear when first used."""
+
 
 @dataclass(frozen=True)
 class StreamMetrics:
@@ -22,7 +30,7 @@ class StreamMetrics:
 
 def stream_metrics(registry: CollectorRegistry | None = None) -> StreamMetrics:
     reg = registry or CollectorRegistry()
-    return StreamMetrics(
+    metrics = StreamMetrics(
         registry=reg,
         consumed=Counter("stream_messages_consumed_total", "Records consumed",
                          ["topic", "type", "outcome"], registry=reg),
@@ -47,3 +55,6 @@ def stream_metrics(registry: CollectorRegistry | None = None) -> StreamMetrics:
                   "position), after each batch", ["topic", "partition"], registry=reg),
         ready=Gauge("stream_ready", "1 when the consumer has joined its group", registry=reg),
     )
+    for reason in RUNTIME_DEAD_LETTER_REASONS:
+        metrics.dead_letters.labels(reason)
+    return metrics

@@ -3,14 +3,19 @@ deterministic ids."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 
 import pytest
+from prometheus_client import generate_latest
 
 from contracts.beckn.models import Action, BecknMessage
 from contracts.events import ClockAdvanced, MeterReadingRecorded
+from services.common import codec, runner
 from services.common.codec import MAX_RECORD_BYTES, DecodeError, decode, encode
 from services.common.ids import stable_id
+from services.common.metrics import RUNTIME_DEAD_LETTER_REASONS, stream_metrics
 from services.common.runner import Dedupe
 
 from .factories import CAMBRIDGE_TXN, at, beckn, cambridge_order, env, reading, tick
@@ -138,3 +143,20 @@ def test_clock_payload_keeps_its_instants() -> None:
 
     assert isinstance(got, ClockAdvanced)
     assert (got.now, got.day_start, got.day_end) == (at("14:00"), at("00:00"), at("24:00"))
+
+
+def test_every_reason_the_codec_and_runner_give_is_exported_at_zero_from_start() -> None:
+    """A clean service still exports stream_dead_letters_total{reason} = 0 for each reason the
+    shared runtime can give, so dashboards and `increase()` see 0, not an absent series."""
+    given = set()
+    for module in (codec, runner):
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("DecodeError", "HandlerRejected") and node.args
+                    and isinstance(node.args[0], ast.Constant)):
+                given.add(node.args[0].value)
+    given.add("handler_error")  # the runner's catch-all for a handler's exception
+    assert given == set(RUNTIME_DEAD_LETTER_REASONS)
+    text = generate_latest(stream_metrics().registry).decode()
+    for reason in RUNTIME_DEAD_LETTER_REASONS:
+        assert f'stream_dead_letters_total{{reason="{reason}"}} 0.0' in text
