@@ -164,6 +164,10 @@ class MeterReadingRecorded(Event):
     import_kwh: float = Field(ge=-1e6, le=1e6)
     load_kwh: float = Field(ge=0, le=1e6)
     battery_discharge_kwh: float = Field(ge=-1e6, le=1e6)
+    battery_soc_pct: float | None = Field(
+        None, ge=0, le=100,
+        description="The battery's state of charge at the interval's end, as its management "
+                    "system reports it; absent for a site without a battery (additive, v1)")
 
     @model_validator(mode="after")
     def _consistent(self) -> MeterReadingRecorded:

@@ -79,7 +79,9 @@ def on_clock_advanced(st: SiteSimState, m: Inbound) -> Sequence[Out]:
             r = MeterReadingRecorded(
                 site_id=site_id, start=t, end=t + st.resolution,
                 import_kwh=round(iv.import_kwh, 9), load_kwh=round(iv.load_kwh, 9),
-                battery_discharge_kwh=round(iv.battery_discharge_kwh, 9))
+                battery_discharge_kwh=round(iv.battery_discharge_kwh, 9),
+                battery_soc_pct=(None if site.battery is None
+                                 else round(100 * iv.soc_kwh / site.battery.energy_kwh, 9)))
             outs.append(Out(READINGS, site_id, envelope(
                 r, id=stable_id("reading", site_id, t.isoformat()), time=r.end, source=SOURCE)))
             st.readings[site_id] = st.readings.get(site_id, 0) + 1

@@ -1,5 +1,5 @@
-"""site-simulator's domain metrics: each site's load, grid import and battery, read from the
-meter readings it publishes."""
+"""site-simulator's domain metrics: each site's load, grid import, battery power and state of
+charge, read from the meter readings it publishes."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def observer(registry: CollectorRegistry) -> Observer:
                  "(negative when exporting)", ["site"], registry=registry)
     battery = Gauge("site_battery_discharge_kw", "Battery discharge over the site's last "
                     "metered interval (negative when charging)", ["site"], registry=registry)
+    soc = Gauge("site_battery_state_of_charge_ratio", "Battery state of charge (0-1) at the end "
+                "of the site's last metered interval", ["site"], registry=registry)
     imported = Counter("site_energy_imported_kwh_total", "Energy imported from the grid, "
                        "summed over the metered intervals (exports not subtracted)", ["site"],
                        registry=registry)
@@ -32,6 +34,8 @@ def observer(registry: CollectorRegistry) -> Observer:
         load.labels(r.site_id).set(r.load_kwh / hours)
         grid.labels(r.site_id).set(r.import_kwh / hours)
         battery.labels(r.site_id).set(r.battery_discharge_kwh / hours)
+        if r.battery_soc_pct is not None:
+            soc.labels(r.site_id).set(r.battery_soc_pct / 100)
         if r.import_kwh > 0:
             imported.labels(r.site_id).inc(r.import_kwh)
 

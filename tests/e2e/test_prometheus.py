@@ -213,6 +213,11 @@ def test_cambridge_runs_900_kw_after_the_event_and_manchester_1500(live: Live) -
     battery = f'site_battery_discharge_kw{{site="{CAM}"}}'
     assert live.value(f"max_over_time({battery}[10m])") == pytest.approx(150)
     assert live.value(f"min_over_time({battery}[10m])") == pytest.approx(-200)
+    # 400 kWh at 90 %: 300 kWh out leaves 15 % (16:00), the recharge brings it back to 90 %
+    soc = f'site_battery_state_of_charge_ratio{{site="{CAM}"}}'
+    assert live.value(f"max_over_time({soc}[10m])") == pytest.approx(0.9)
+    assert live.value(f"min_over_time({soc}[10m])") == pytest.approx(0.15)
+    assert live.query(f'site_battery_state_of_charge_ratio{{site="{MAN}"}}') == []
     # the day's import: 4800 (10-14) + 750 x 2 (14-16) + the 333.33 kWh recharge
     assert live.value(f'site_energy_imported_kwh_total{{site="{CAM}"}}') == pytest.approx(
         4800 + 1500 + 300 / 0.9, abs=1e-3)

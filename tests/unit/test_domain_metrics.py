@@ -107,6 +107,15 @@ def test_the_gauges_follow_the_latest_interval_and_imports_add_up() -> None:
         20 + 12.5 + 200 / 60)
 
 
+def test_a_readings_state_of_charge_is_exported_as_a_ratio() -> None:
+    observe, reg = _observer(site_metrics)
+    r = reading(CAMBRIDGE, "15:59", "16:00", 15, battery_kwh=2.5)
+    observe(_out(READINGS, env(r.model_copy(update={"battery_soc_pct": 15.0}))))
+    assert _value(reg, "site_battery_state_of_charge_ratio", site=CAMBRIDGE) == pytest.approx(0.15)
+    observe(_out(READINGS, env(reading(MANCHESTER, "15:59", "16:00", 25))))  # no battery
+    assert _value(reg, "site_battery_state_of_charge_ratio", site=MANCHESTER) is None
+
+
 def test_an_hourly_reading_is_converted_by_its_own_length() -> None:
     observe, reg = _observer(site_metrics)
     observe(_out(READINGS, env(reading(MANCHESTER, "14:00", "15:00", 1500))))

@@ -218,3 +218,19 @@ def test_the_evening_recharge_is_metered_as_import(sim: SiteSimState) -> None:
     evening = [r for t, r in _readings(outs, CAMBRIDGE).items() if t >= "22:00"]
     assert sum(r.import_kwh for r in evening) == pytest.approx(333.333333)  # 200 kW x 100 min
     assert sim.soc_kwh[CAMBRIDGE] == pytest.approx(360)  # 60 + 333.33 x 0.9
+
+
+def test_readings_report_the_batterys_state_of_charge(sim: SiteSimState) -> None:
+    sim.resolution = timedelta(minutes=20)
+    outs = on_clock_advanced(sim, inbound(tick("24:00")))
+
+    cambridge = _readings(outs, CAMBRIDGE)
+    # 400 kWh battery at 90 %; 150 kW out over 14:00-16:00 (300 kWh): 60 kWh = 15 % at 16:00
+    assert cambridge["00:00"].battery_soc_pct == pytest.approx(90)
+    assert cambridge["14:00"].battery_soc_pct == pytest.approx(90 - 50 / 4)  # 50 kWh by 14:20
+    assert cambridge["15:40"].battery_soc_pct == pytest.approx(15)
+    assert cambridge["21:40"].battery_soc_pct == pytest.approx(15)
+    # 200 kW drawn from 22:00, stored x 0.9: 60 kWh / 20 min -> 15 % per interval, full at 23:40
+    assert cambridge["22:00"].battery_soc_pct == pytest.approx(30)
+    assert cambridge["23:20"].battery_soc_pct == pytest.approx(90)
+    assert all(r.battery_soc_pct is None for r in _readings(outs, MANCHESTER).values())
