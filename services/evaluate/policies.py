@@ -326,31 +326,6 @@ def decision_slots(problem: Problem, replan_hours: float) -> list[int]:
                   | set(range(0, n, every)))
 
 
-def _progress(problem: Problem, committed: Run, dt: float
-              ) -> tuple[dict[str, float], dict[str, str]]:
-    """(done kWh towards each job's energy, site of its latest run slot) after ``committed``.
-
-    Like ``replan.progress``, but a job away from home that has delivered less than its
-    migration energy gets a negative ``done``: the migration energy still owed stays in the
-    remaining work (``progress`` clips it at zero, which would under-deliver the job). The
-    fleet's sites have no batteries, so there is no state of charge to carry."""
-    delivered: dict[str, float] = defaultdict(float)
-    last: dict[str, tuple[int, str]] = {}
-    for (j, s, t), kw in committed.items():
-        delivered[j] += kw * dt
-        if t >= last.get(j, (-1, ""))[0]:
-            last[j] = (t, s)
-    done, at_site = {}, {}
-    for job in problem.jobs:
-        if job.job_id not in last:
-            continue
-        site = last[job.job_id][1]
-        at_site[job.job_id] = site
-        owed = job.migration_kwh if site != job.home_site else 0.0
-        done[job.job_id] = delivered[job.job_id] - owed
-    return done, at_site
-
-
 def degflex_rolling(problem: Problem, forecaster: Forecaster, solve: Solve, *,
                     replan_hours: float = 4.0, name: str = "degflex") -> PolicyRun:
     """Rolling horizon: at each decision slot, re-plan the rest of the horizon for the jobs
@@ -360,10 +335,10 @@ def degflex_rolling(problem: Problem, forecaster: Forecaster, solve: Solve, *,
 
     A job migrates at most once: once it has run away from home it stays where it is, which
     keeps the stitched schedule inside the model (migration energy is owed once per job)."""
-    from services.planner.optimiser.replan import replan
+    from services.planner.optimiser.replan import progress_of, replan
 
     t0 = time.perf_counter()
-    n, dt = problem.grid.n_slots, problem.grid.slot_hours
+    n = problem.grid.n_slots
     epochs = decision_slots(problem, replan_hours)
     committed: Run = {}
     away: set[str] = set()
@@ -374,9 +349,9 @@ def degflex_rolling(problem: Problem, forecaster: Forecaster, solve: Solve, *,
         arrived = tuple(replace(j, migratable=False) if j.job_id in away else j
                         for j in problem.jobs if j.earliest_slot <= tau)
         known = replace(problem, jobs=arrived, fixed={})
-        done, at_site = _progress(known, committed, dt)
-        sub = replan(known, done, {}, tau, keep={}, at_site=at_site,
-                     grid=_forecast_grid(problem, forecaster.issue(tau)))
+        state = progress_of(known, committed, {}, tau)  # the fleet has no batteries
+        sub = replan(known, state.done_kwh, {}, tau, keep={}, at_site=state.at_site,
+                     owed_kwh=state.owed_kwh, grid=_forecast_grid(problem, forecaster.issue(tau)))
         if not sub.jobs:
             continue
         sched = solve(sub)
