@@ -42,7 +42,7 @@ BECKN_STATUSES = Topic("beckn.statuses.v1", "transaction_id", ("beckn.on_status"
 PLACEMENTS = Topic("compflex.placements.v1", "site_id", ("compflex.placement.scheduled",),
                    "planner", ("load-shifter", "site-simulator"))
 COMMANDS = Topic("site.commands.v1", "site_id", ("site.command.issued",), "load-shifter",
-                 ("site-simulator",))
+                 ("site-simulator", "planner"))
 RESPONSES = Topic("fulfilment.responses.v1", "site_id", ("fulfilment.response.dispatched",),
                   "load-shifter", ("settlement",))
 READINGS = Topic("metering.readings.v1", "site_id",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from contracts.beckn.models import (
@@ -20,8 +20,15 @@ from contracts.beckn.models import (
     OrderStatus,
     Quantity,
 )
-from contracts.compute_energy.vocab import ComputeEnergyWindow, OrderLine
-from contracts.events import ClockAdvanced, JobSubmitted, PlacementScheduled, SiteRegistered
+from contracts.compute_energy.vocab import ComputeEnergyWindow, GridStressEvent, OrderLine
+from contracts.events import (
+    ClockAdvanced,
+    CommandAction,
+    JobSubmitted,
+    PlacementScheduled,
+    SiteCommandIssued,
+    SiteRegistered,
+)
 from contracts.topics import BECKN_ORDERS, PLACEMENTS
 from services.common.beckn import Parties, order_of, request
 from services.common.codec import envelope
@@ -30,10 +37,23 @@ from services.common.runner import HandlerRejected, Inbound, Out
 from services.planner.domain import OfferedWindow, Placement, plan_placements
 from services.planner.optimiser.fast import solve_fast
 from services.planner.optimiser.milp import solve_exact
-from services.planner.placement import Line, Run, build_problem, lines_of, part_key, runs_of
+from services.planner.placement import (
+    Command,
+    Line,
+    Replanned,
+    Run,
+    build_problem,
+    current_plan,
+    lines_of,
+    part_key,
+    replan_rest,
+    runs_of,
+    with_stress,
+)
 
 log = logging.getLogger(__name__)
 SOURCE = "planner"
+STEP = timedelta(minutes=30)
 WINDOW_FILTER = "$[?(@['beckn:itemAttributes']['@type'] == 'ce:ComputeEnergyWindow')]"
 
 
@@ -54,6 +74,13 @@ class PlannerState:
     confirmed: set[str] = field(default_factory=set)
     completed: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)
+    dead: set[str] = field(default_factory=set)  # orders refused or not confirmed
+    seller: str = ""
+    windows: dict[str, OfferedWindow] = field(default_factory=dict)  # discovered, by item id
+    stress: dict[str, GridStressEvent] = field(default_factory=dict)  # by event id
+    commands: dict[str, Command] = field(default_factory=dict)  # load-shifter moves, by id
+    replan_due: bool = False
+    replans: list[tuple[datetime, Replanned]] = field(default_factory=list)
 
 
 def _send(msg: BecknMessage) -> Out:
@@ -78,15 +105,18 @@ def on_clock_advanced(st: PlannerState, m: Inbound) -> Sequence[Out]:
     """Discover windows when batches are waiting and no discovery is in flight."""
     tick = m.value.payload
     assert isinstance(tick, ClockAdvanced)
+    outs: list[Out] = []
+    if st.replan_due:
+        outs += _replan(st, tick.now)
     waiting = [j for j in st.jobs if j not in st.in_flight]
     if not waiting or st.discovering is not None:
-        return []
+        return outs
     txn = stable_id("discover", tick.now.isoformat())
     st.discovering = txn
     msg = request(st.parties, Action.DISCOVER, txn, tick.now.isoformat(), tick.now,
                   DiscoverMessage(text_search="compute energy flexibility windows",
                                   filters=DiscoverFilters(expression=WINDOW_FILTER)))
-    return [_send(msg)]
+    return [*outs, _send(msg)]
 
 
 def _windows(msg: OnDiscoverMessage) -> tuple[str, list[OfferedWindow]]:
@@ -207,12 +237,19 @@ def on_discover_results(st: PlannerState, m: Inbound) -> Sequence[Out]:
     st.discovering = None
     assert isinstance(msg.message, OnDiscoverMessage)
     seller, windows = _windows(msg.message)
+    st.seller = seller or st.seller
+    st.windows.update((w.item_id, w) for w in windows)
     waiting = [j for k, j in sorted(st.jobs.items()) if k not in st.in_flight]
     at = msg.context.timestamp
     if st.mode == "optimal":
         orders = _optimal_orders(st, seller, waiting, windows, at)
     else:
         orders = _rule_orders(st, seller, waiting, windows)
+    return _select(st, orders, at)
+
+
+def _select(st: PlannerState, orders: Sequence[tuple[Order, tuple[Run, ...]]],
+            at: datetime) -> list[Out]:
     outs = []
     for order, runs in orders:
         txn = stable_id("order", order.id)
@@ -221,6 +258,54 @@ def on_discover_results(st: PlannerState, m: Inbound) -> Sequence[Out]:
         outs.append(_send(request(st.parties, Action.SELECT, txn, order.id or "", at,
                                   OrderMessage(order=order))))
     return outs
+
+
+def _replan(st: PlannerState, now: datetime) -> list[Out]:
+    """Re-optimise the rest of the horizon from the plan's state at ``now`` (work done, where
+    each part runs after the load-shifter's moves), on the discovered windows with every stress
+    event's signal in force, keeping every commitment that is still possible; order only the
+    work to add (rest of the horizon), one new order per site."""
+    st.replan_due = False
+    runs = [r for txn, rs in sorted(st.orders.items()) if txn not in st.dead for r in rs]
+    if not runs or not st.windows:
+        return []
+    ordered = {part_key(r.job_id, r.part_id) for r in runs}
+    jobs = [st.jobs[j] for j in sorted({r.job_id for r in runs}) if j in st.jobs]
+    sites = sorted(st.sites.values(), key=lambda s: s.site_id)
+    windows = sorted(st.windows.values(), key=lambda w: (w.start, w.item_id))
+    problem, slots = build_problem(jobs, sites, windows, min(min(r.start for r in runs), now),
+                                   STEP, st.carbon_price_gbp_per_t, st.migration_h)
+    grid = problem.grid
+    for ev in sorted(st.stress.values(), key=lambda e: (e.start, e.event_id)):
+        grid = with_stress(grid, slots, ev.grid_zone, ev.start, ev.end,
+                           ev.carbon_intensity_g_per_kwh, ev.price_delta_gbp_per_kwh)
+    problem = replace(problem, grid=grid,
+                      jobs=tuple(j for j in problem.jobs if j.job_id in ordered))
+    from_slot = slots.index(now, up=True)
+    if from_slot >= slots.count:
+        return []
+    spans = current_plan(runs, list(st.commands.values()))
+    solve = solve_exact if len(problem.jobs) <= st.exact_up_to_parts else solve_fast
+    result = replan_rest(problem, slots, spans, from_slot, solve)
+    st.replans.append((now, result))
+    log.info("re-planned from %s: %d commitments kept, %d dropped, %d new runs (%s)",
+             slots.at(from_slot).isoformat(), result.kept, len(result.dropped),
+             len(result.runs), result.status)
+    for key, kwh in sorted(result.unmet_kwh.items()):
+        log.warning("re-plan: %.1f kWh of %s cannot run by its deadline", kwh, key)
+    if not result.runs:
+        return []
+    zone_of = {s.site_id: s.zone for s in sites}
+    gpus_per_kw = {part_key(j.job_id, p.part_id): p.gpus / p.power_kw
+                   for j in jobs for p in j.parts}
+    lines = lines_of(result.runs, windows, zone_of, gpus_per_kw)
+    orders = []
+    for site_id in sorted({r.site_id for r in result.runs}):
+        mine = [ln for ln in lines if ln.site_id == site_id]
+        if mine:
+            orders.append((_order_from_lines(st, st.seller, site_id, mine),
+                           tuple(r for r in result.runs if r.site_id == site_id)))
+    return _select(st, orders, now)
 
 
 def _next(st: PlannerState, m: Inbound, action: Action) -> Sequence[Out]:
@@ -232,6 +317,7 @@ def _next(st: PlannerState, m: Inbound, action: Action) -> Sequence[Out]:
     if msg.error is not None or order.status == OrderStatus.REJECTED:
         reason = msg.error.message if msg.error else "rejected"
         log.warning("order %s refused at %s: %s", order.id, msg.context.action.value, reason)
+        st.dead.add(txn)
         for r in st.orders[txn]:
             st.refused[r.job_id] = reason
         return []
@@ -259,6 +345,7 @@ def on_order_confirmed(st: PlannerState, m: Inbound) -> Sequence[Out]:
     order = order_of(msg)
     if msg.error is not None or order.status != OrderStatus.CONFIRMED:
         log.warning("order %s not confirmed", order.id)
+        st.dead.add(txn)
         return []
     st.confirmed.add(txn)
     outs = []
@@ -278,8 +365,28 @@ def on_order_confirmed(st: PlannerState, m: Inbound) -> Sequence[Out]:
     return outs
 
 
-def on_update_ignored(st: PlannerState, m: Inbound) -> Sequence[Out]:
-    """Stress events and update answers are the load-shifter's business."""
+def on_grid_update(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """A stress event (unsolicited on_update) is the zone's new signal over its span: the
+    load-shifter answers it at once; the planner re-plans the rest of the horizon at the next
+    clock tick, once the load-shifter's moves are known. Answers to the load-shifter's own
+    updates are its business."""
+    ev = order_of(m.value).attributes
+    if isinstance(ev, GridStressEvent) and ev.event_id not in st.stress:
+        st.stress[ev.event_id] = ev
+        st.replan_due = True
+    return []
+
+
+def on_site_command(st: PlannerState, m: Inbound) -> Sequence[Out]:
+    """Remember the load-shifter's pauses and moves: they change where work runs, and so the
+    state the next re-plan starts from (battery commands are its own business)."""
+    c = m.value.payload
+    assert isinstance(c, SiteCommandIssued)
+    moves = (CommandAction.PAUSE_JOB, CommandAction.START_JOB)
+    if c.action in moves and c.job_id and c.part_id and c.command_id not in st.commands:
+        st.commands[c.command_id] = Command(c.action.value, c.job_id, c.part_id, c.site_id,
+                                            c.start, c.end, c.power_kw)
+        st.replan_due = True
     return []
 
 
@@ -297,6 +404,7 @@ HANDLERS = {
     "beckn.on_select": on_select_quote,
     "beckn.on_init": on_init_terms,
     "beckn.on_confirm": on_order_confirmed,
-    "beckn.on_update": on_update_ignored,
+    "beckn.on_update": on_grid_update,
+    "site.command.issued": on_site_command,
     "beckn.on_status": on_order_completed,
 }

@@ -149,3 +149,19 @@ def test_every_order_reaches_completion(day: Bus) -> None:
 
     assert statuses == [("on_status", "COMPLETED"), ("on_status", "COMPLETED")]
     assert not any(isinstance(v, BecknMessage) and v.error is not None for _, v in day.log)
+
+
+def test_the_planner_replans_after_the_stress_and_keeps_the_whole_day(day: Bus) -> None:
+    """At the 14:30 tick (the first after the stress event and the load-shifter's move) the
+    planner re-plans 14:30-18:00 from the state then: batch-a's core has run 4.5 h at Cambridge
+    (1350 kWh left, its block carrying on), the sweep 4 h at Cambridge and 0.5 h at Manchester
+    (450 kWh left, at Manchester), batch-b 0.5 h at Manchester (4200 kWh left). Every
+    commitment is still possible (Manchester 1200 + 300 = 1500 kW = its capacity and the
+    window's), so all 3 + 3 + 7 half-hours are kept and nothing new is ordered."""
+    st = day.services["planner"][0]
+    ((when, result),) = st.replans
+    assert when == at("14:30")
+    assert (result.kept, result.dropped, result.runs, result.unmet_kwh) == (13, (), (), {})
+    selects = [v for _, v in day.log
+               if isinstance(v, BecknMessage) and v.context.action.value == "select"]
+    assert len(selects) == 2  # the morning's two orders only
