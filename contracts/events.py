@@ -136,6 +136,9 @@ class SiteCommandIssued(Event):
     part_id: str | None = None
     event_id: str
     reason: str = Field(min_length=1, max_length=500)
+    replaces: str | None = None
+    """The command this one supersedes (same site): it no longer applies, this one does. A
+    replacement whose end equals its start cancels the command."""
 
 
 class ResponseDispatched(Event):
@@ -152,6 +155,12 @@ class ResponseDispatched(Event):
     command_ids: tuple[str, ...]
     start: AwareDatetime
     end: AwareDatetime
+    paused_kw: float = Field(0.0, ge=0)
+    awaiting_capacity_kw: float = Field(0.0, ge=0)
+    """Parts paused here until the grid confirms capacity for them at another site."""
+    revision: int = Field(0, ge=0)
+    """0 for the first answer; each later one (capacity answered, event ended early) is the
+    whole answer again and supersedes the earlier ones."""
 
 
 class MeterReadingRecorded(Event):

@@ -85,6 +85,8 @@ class ShiftAction(_Bag):
     start: AwareDatetime
     end: AwareDatetime
     reason: str
+    job_id: str | None = None
+    part_id: str | None = None
 
 
 class FlexibilityAction(_Bag):

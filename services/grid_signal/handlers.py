@@ -210,7 +210,9 @@ def on_confirm(st: GridState, m: Inbound) -> Sequence[Out]:
 
 def on_update(st: GridState, m: Inbound) -> Sequence[Out]:
     """Accept a flexibility update when the order is ours and a receiving site's new load
-    stays within the capacity confirmed for it; otherwise answer accepted=false."""
+    stays within the capacity confirmed for it, or the windows it uses over the action's span
+    have the extra capacity left (then it is reserved and confirmed); otherwise answer
+    accepted=false with 40002."""
     msg = m.value
     order = order_of(msg)
     act = order.attributes
@@ -222,14 +224,44 @@ def on_update(st: GridState, m: Inbound) -> Sequence[Out]:
             update={"attributes": act.model_copy(update={"accepted": False})})),
             error=("30010", f"order {order.id} is not confirmed here")))]
     accepted = True
+    why = "new load exceeds the confirmed capacity"
     if act.role == "receiving_site":
         cap = min((i.attributes.confirmed_capacity_kw or 0.0) for i in order_of(held).items)
         accepted = act.new_compute_load_kw <= cap + 1e-9
+        if not accepted:
+            granted, why = _grant(st, held, act, act.new_compute_load_kw - cap)
+            accepted = granted
     answer = order.model_copy(update={"attributes": act.model_copy(update={"accepted": accepted})})
     if not accepted:
-        return [_callback(reply(msg, OrderMessage(order=answer),
-                                error=("40002", "new load exceeds the confirmed capacity")))]
+        return [_callback(reply(msg, OrderMessage(order=answer), error=("40002", why)))]
     return [_callback(reply(msg, OrderMessage(order=answer)))]
+
+
+def _grant(st: GridState, held: BecknMessage, act: FlexibilityAction,
+           extra_kw: float) -> tuple[bool, str]:
+    """More capacity for a receiving order: granted when every window its lines use over the
+    action's span still has `extra_kw` unreserved; the reservation and the order's confirmed
+    capacity on those lines grow by it."""
+    order = order_of(held)
+    s = min((a.start for a in act.actions), default=None)
+    e = max((a.end for a in act.actions), default=None)
+    items = [i for i in order.items
+             if s is None or e is None or (i.attributes.slot_start < e and i.attributes.slot_end > s)]
+    wids = sorted({i.ordered_item for i in items})
+    for wid in wids:
+        w = st.windows.get(wid)
+        left = 0.0 if w is None else w.capacity_kw - st.reserved.get(wid, 0.0)
+        if extra_kw > left + 1e-9:
+            return False, (f"new load exceeds the confirmed capacity by {extra_kw:g} kW and "
+                           f"{wid} has {max(0.0, left):g} kW left")
+    for wid in wids:
+        st.reserved[wid] = st.reserved.get(wid, 0.0) + extra_kw
+    grown = tuple(i.model_copy(update={"attributes": i.attributes.model_copy(update={
+        "confirmed_capacity_kw": (i.attributes.confirmed_capacity_kw or 0.0) + extra_kw})})
+        if i in items else i for i in order.items)
+    st.confirmed[order.id or ""] = held.model_copy(update={"message": OrderMessage(
+        order=order.model_copy(update={"items": grown}))})
+    return True, ""
 
 
 HANDLERS = {

@@ -1,135 +1,155 @@
-"""The load-shifter's policy for one stress event at one site (pure).
+"""The load-shifter's view of the sites (pure): the plan, the confirmed orders and the commands
+issued so far, read as the live state the policy (`policy.decide`) takes.
 
-Order of actions, cheapest first for the operator: (1) migrate non-critical migratable parts
-to a site in another zone whose confirmed order has headroom over the whole event (never beyond the
-capacity the grid confirmed); (2) pause non-critical parts that cannot move; (3) discharge
-the site battery within its power and its energy above the reserve for the event's length;
-(4) report what is still missing as a shortfall. Critical parts are never touched. The
-battery is recharged afterwards, from its recharge time, at full power until the energy it
-gave (divided by round-trip efficiency) is back.
+A part runs at a site when it is scheduled there or started there by a command, unless a pause
+command for it at that site is in force; a site's draw is the sum of what runs there; its
+headroom is the capacity the grid confirmed for its order(s) minus its peak draw over the span;
+its battery's charge follows the initial charge and the battery commands issued.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from contracts.events import BatterySpec, CommandAction, PlacementScheduled
+from contracts.compute_energy.vocab import OrderLine
+from contracts.events import BatterySpec, CommandAction, PlacementScheduled, SiteCommandIssued
+from services.load_shifter.policy import BatteryState, RunningJob
 
 EPS = 1e-9
 
 
-@dataclass(frozen=True)
-class Action:
-    action: CommandAction
-    site_id: str
-    power_kw: float
-    start: datetime
-    end: datetime
-    reason: str
-    job_id: str | None = None
-    part_id: str | None = None
+def _overlaps(a_start: datetime, a_end: datetime, s: datetime, e: datetime) -> bool:
+    return a_start < e and a_end > s
 
 
-@dataclass(frozen=True)
-class Response:
-    requested_kw: float
-    shifted_kw: float
-    paused_kw: float
-    battery_kw: float
-    shortfall_kw: float
-    shifted_to: tuple[str, ...]
-    actions: tuple[Action, ...]
-    receiving_load_kw: dict[str, float]
-
-
-def _overlaps(p: PlacementScheduled, s: datetime, e: datetime) -> bool:
-    return p.start < e and p.end > s
-
-
-def site_load(placements: Sequence[PlacementScheduled], site_id: str, s: datetime,
-              e: datetime) -> float:
-    """Peak scheduled load at a site over [s, e), sampled at every placement boundary."""
-    here = [p for p in placements if p.site_id == site_id and _overlaps(p, s, e)]
-    marks = sorted({s, *(p.start for p in here if s <= p.start < e)})
-    return max((sum(p.power_kw for p in here if p.start <= t < p.end) for t in marks),
-               default=0.0)
-
-
-def headroom(placements: Sequence[PlacementScheduled], site_id: str, s: datetime,
-             e: datetime) -> float:
-    """Confirmed capacity minus scheduled load, over a span fully inside the site's orders."""
-    orders = [p for p in placements if p.site_id == site_id and p.start <= s and p.end >= e]
-    if not orders:
-        return 0.0
-    return min(p.order_capacity_kw for p in orders) - site_load(placements, site_id, s, e)
-
-
-def plan_response(site_id: str, requested_kw: float, start: datetime, end: datetime,
-                  placements: Sequence[PlacementScheduled], battery: BatterySpec | None,
-                  battery_soc_kwh: float, event_id: str) -> Response:
-    actions: list[Action] = []
-    need = requested_kw
-    shifted = paused = 0.0
-    shifted_to: list[str] = []
-    receiving: dict[str, float] = {}
-    running = sorted((p for p in placements if p.site_id == site_id and _overlaps(p, start, end)
-                      and not p.critical), key=lambda p: (-p.power_kw, p.job_id, p.part_id))
-    zone = next((p.zone for p in placements if p.site_id == site_id), None)
-    others = sorted({p.site_id for p in placements if p.site_id != site_id and p.zone != zone})
-    added: dict[str, float] = {}
-    for part in running:
-        if need <= EPS:
+def peak_draw(site_id: str, s: datetime, e: datetime, placements: Iterable[PlacementScheduled],
+              commands: Iterable[SiteCommandIssued]) -> float:
+    """The site's highest facility load over [s, e): scheduled parts, plus parts started there,
+    less parts paused there (a sweep over every change inside the span)."""
+    deltas: list[tuple[datetime, float]] = []
+    for p in placements:
+        if p.site_id == site_id and _overlaps(p.start, p.end, s, e):
+            deltas += [(max(p.start, s), p.power_kw), (p.end, -p.power_kw)]
+    for c in commands:
+        if c.site_id != site_id or not _overlaps(c.start, c.end, s, e):
+            continue
+        sign = {CommandAction.START_JOB: 1.0, CommandAction.PAUSE_JOB: -1.0}.get(c.action)
+        if sign is not None:
+            deltas += [(max(c.start, s), sign * c.power_kw), (c.end, -sign * c.power_kw)]
+    deltas.sort(key=lambda d: (d[0], d[1]))  # at one instant, ends before starts
+    load = peak = 0.0
+    i = 0
+    while i < len(deltas):
+        t = deltas[i][0]
+        if t >= e:
             break
-        s, e = max(start, part.start), part.end
-        dest = None
-        if part.migratable:
-            dest = next((d for d in others
-                         if headroom(placements, d, s, e) - added.get(d, 0.0) + EPS
-                         >= part.power_kw), None)
-        if dest is not None:
-            room = headroom(placements, dest, s, e) - added.get(dest, 0.0)
-            added[dest] = added.get(dest, 0.0) + part.power_kw
-            why = (f"stress {event_id}: moved non-critical {part.job_id}/{part.part_id} "
-                   f"({part.power_kw:g} kW) from {site_id} to {dest}, which had "
-                   f"{room:g} kW headroom under its confirmed order")
-            actions.append(Action(CommandAction.PAUSE_JOB, site_id, part.power_kw, s, e, why,
-                                  part.job_id, part.part_id))
-            actions.append(Action(CommandAction.START_JOB, dest, part.power_kw, s, e, why,
-                                  part.job_id, part.part_id))
-            shifted += part.power_kw
-            if dest not in shifted_to:
-                shifted_to.append(dest)
-        else:
-            why = (f"stress {event_id}: paused non-critical {part.job_id}/{part.part_id} "
-                   f"({part.power_kw:g} kW) at {site_id}: no site has headroom for it; "
-                   "its work until the event ends is lost to its deadline")
-            actions.append(Action(CommandAction.PAUSE_JOB, site_id, part.power_kw, s,
-                                  min(e, end), why, part.job_id, part.part_id))
-            paused += part.power_kw
-        need -= part.power_kw
-    for dest, kw in added.items():
-        receiving[dest] = site_load(placements, dest, start, end) + kw
-    batt_kw = 0.0
-    if need > EPS and battery is not None:
-        hours = (end - start).total_seconds() / 3600
-        usable = max(0.0, battery_soc_kwh - battery.reserve_soc_pct / 100 * battery.energy_kwh)
-        batt_kw = min(need, battery.power_kw, usable / hours if hours > 0 else 0.0)
-        if batt_kw > EPS:
-            actions.append(Action(CommandAction.BATTERY_DISCHARGE, site_id, batt_kw, start, end,
-                                  f"stress {event_id}: battery covers {batt_kw:g} kW of the "
-                                  f"{need:g} kW still requested"))
-            need -= batt_kw
-            if battery.recharge_from is not None:
-                grid_kwh = batt_kw * hours / battery.round_trip_efficiency
-                r_start = max(battery.recharge_from, end)
-                r_end = r_start + timedelta(hours=grid_kwh / battery.power_kw)
-                actions.append(Action(CommandAction.BATTERY_CHARGE, site_id, battery.power_kw,
-                                      r_start, r_end,
-                                      f"stress {event_id}: recharge {grid_kwh:.2f} kWh from the "
-                                      f"grid to restore the {batt_kw * hours:g} kWh discharged"))
-        else:
-            batt_kw = 0.0
-    return Response(requested_kw, shifted, paused, batt_kw, max(0.0, need), tuple(shifted_to),
-                    tuple(actions), receiving)
+        while i < len(deltas) and deltas[i][0] == t:
+            load += deltas[i][1]
+            i += 1
+        peak = max(peak, load)
+    return max(0.0, peak)
+
+
+def running_jobs(site_id: str, s: datetime, e: datetime,
+                 placements: Iterable[PlacementScheduled],
+                 commands: Sequence[SiteCommandIssued],
+                 criticality: Mapping[tuple[str, str], tuple[bool, bool]]) -> tuple[RunningJob, ...]:
+    """Parts that run at the site during [s, e): scheduled here or started here by a command.
+
+    A part already paused here at the moment it would be acted on is `off_until` the end of
+    that pause (chained pauses merged); a part with a pause starting later inside the span is
+    left out, so it is never paused twice.
+    """
+    pauses: dict[tuple[str, str], list[SiteCommandIssued]] = {}
+    runs: list[tuple[str, str, float, datetime, datetime, bool, bool, str | None]] = []
+    for c in commands:
+        if c.site_id != site_id or c.job_id is None or c.part_id is None or c.end <= c.start:
+            continue
+        if c.action == CommandAction.PAUSE_JOB:
+            pauses.setdefault((c.job_id, c.part_id), []).append(c)
+        elif c.action == CommandAction.START_JOB and _overlaps(c.start, c.end, s, e):
+            crit, mig = criticality.get((c.job_id, c.part_id), (False, True))
+            runs.append((c.job_id, c.part_id, c.power_kw, c.start, c.end, crit, mig, "moved-in"))
+    for p in placements:
+        if p.site_id == site_id and _overlaps(p.start, p.end, s, e):
+            runs.append((p.job_id, p.part_id, p.power_kw, p.start, p.end, p.critical,
+                         p.migratable, None))
+    out = []
+    for job_id, part_id, kw, start, end, crit, mig, moved in runs:
+        a = max(s, start)
+        off: datetime | None = None
+        skip = False
+        mine = sorted((c for c in pauses.get((job_id, part_id), ())
+                       if _overlaps(c.start, c.end, start, end)), key=lambda c: c.start)
+        for c in mine:
+            if c.start <= (off or a) < c.end:
+                off = c.end
+            elif _overlaps(c.start, c.end, a, min(e, end)) and c.start > (off or a):
+                skip = True
+        if skip:
+            continue
+        out.append(RunningJob(job_id, part_id, kw, crit, mig, end, off, moved))
+    out.sort(key=lambda j: (j.job_id, j.part_id, j.end))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class OrderCover:
+    transaction_id: str
+    confirmed_kw: float
+
+
+def order_cover(lines: Iterable[tuple[str, OrderLine]], site_id: str, s: datetime, e: datetime,
+                granted: Mapping[str, float]) -> OrderCover | None:
+    """The site's confirmed order over [s, e): its lines there must cover the whole span; the
+    capacity is the smallest confirmed on those lines (or granted since, by an update)."""
+    here = sorted(((txn, ln) for txn, ln in lines
+                   if ln.site_id == site_id and ln.confirmed_capacity_kw is not None
+                   and _overlaps(ln.slot_start, ln.slot_end, s, e)),
+                  key=lambda x: x[1].slot_start)
+    t = s
+    for _, ln in here:
+        if ln.slot_start > t:
+            break
+        t = max(t, ln.slot_end)
+    if not here or t < e:
+        return None
+    caps: dict[str, float] = {}
+    for txn, ln in here:
+        cap = max(ln.confirmed_capacity_kw or 0.0, granted.get(txn, 0.0))
+        caps[txn] = min(caps.get(txn, cap), cap)
+    txn = min(caps, key=lambda k: (caps[k], k))
+    return OrderCover(txn, caps[txn])
+
+
+def soc_at(battery: BatterySpec, initial_kwh: float, commands: Iterable[SiteCommandIssued],
+           t: datetime) -> float:
+    """The battery's charge at `t`: its initial charge, less discharges and plus charging
+    (times round-trip efficiency, capped at capacity) commanded before `t`."""
+    soc = initial_kwh
+    for c in sorted(commands, key=lambda c: (c.start, c.command_id)):
+        hours = max(0.0, (min(c.end, t) - c.start).total_seconds() / 3600)
+        if c.action == CommandAction.BATTERY_DISCHARGE:
+            soc -= c.power_kw * hours
+        elif c.action == CommandAction.BATTERY_CHARGE:
+            soc = min(battery.energy_kwh, soc + c.power_kw * hours * battery.round_trip_efficiency)
+    return max(0.0, soc)
+
+
+def battery_state(battery: BatterySpec, initial_kwh: float,
+                  commands: Sequence[SiteCommandIssued], s: datetime, e: datetime) -> BatteryState:
+    """What the battery can still give over [s, e): its rating less the largest discharge
+    already commanded in the span, and its charge at `s` above the reserve less the energy
+    earlier discharges still draw after `s`."""
+    mine = [c for c in commands if c.action in (CommandAction.BATTERY_DISCHARGE,
+                                                CommandAction.BATTERY_CHARGE)]
+    dis = [c for c in mine if c.action == CommandAction.BATTERY_DISCHARGE and c.end > c.start]
+    busy = max((sum(d.power_kw for d in dis if d.start <= t < d.end)
+                for t in {s, *(d.start for d in dis if s <= d.start < e)}), default=0.0)
+    promised = sum(d.power_kw * (d.end - max(d.start, s)).total_seconds() / 3600
+                   for d in dis if d.end > s)
+    floor = battery.reserve_soc_pct / 100 * battery.energy_kwh
+    usable = soc_at(battery, initial_kwh, mine, s) - promised - floor
+    return BatteryState(max(0.0, battery.power_kw - busy), max(0.0, usable))

@@ -55,8 +55,12 @@ def on_placement_scheduled(st: SiteSimState, m: Inbound) -> Sequence[Out]:
 
 
 def on_command_issued(st: SiteSimState, m: Inbound) -> Sequence[Out]:
-    """Actuators take the command from its start time on."""
-    st.commands.append(m.value.payload)
+    """Actuators take the command from its start time on; a replacement drops the command it
+    replaces."""
+    c = m.value.payload
+    if c.replaces is not None:
+        st.commands = [k for k in st.commands if k.command_id != c.replaces]
+    st.commands.append(c)
     return []
 
 

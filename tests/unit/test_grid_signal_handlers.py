@@ -34,6 +34,7 @@ from .factories import (
     CAMBRIDGE_TXN,
     EAST_10_14,
     EAST_14_18,
+    MANCHESTER,
     MANCHESTER_TXN,
     NW_10_14,
     NW_14_18,
@@ -334,3 +335,21 @@ def test_an_update_without_a_flexibility_action_goes_to_the_dead_letters(
         on_update(grid, inbound(beckn(Action.UPDATE, MANCHESTER_TXN, manchester_order())))
 
     assert caught.value.reason == "invalid_update"
+
+
+def test_more_capacity_is_granted_from_what_the_window_has_left(grid: GridState) -> None:
+    small = order("order-manchester-20251117", [(NW_14_18, line(
+        MANCHESTER, "14:00", "18:00", capacity_kw=1200, job_ids=("batch-b",)))])
+    _confirm(grid, small, MANCHESTER_TXN)  # reserves 1200 of the window's 1500 kW
+
+    answer = _only(on_update(grid, inbound(_receiving_update(1450))))  # 250 kW more
+
+    act = _order(answer).attributes
+    assert isinstance(act, FlexibilityAction) and act.accepted is True
+    assert grid.reserved[NW_14_18] == 1450
+    (held,) = _order(grid.confirmed["order-manchester-20251117"]).items
+    assert held.attributes.confirmed_capacity_kw == 1450
+    # only 50 kW are left now
+    refused = _only(on_update(grid, inbound(_receiving_update(1550))))
+    assert refused.error is not None and refused.error.code == "40002"
+    assert "has 50 kW left" in refused.error.message

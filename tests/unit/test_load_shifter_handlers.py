@@ -10,6 +10,7 @@ from contracts.beckn.models import Action, BecknMessage, OrderMessage, OrderStat
 from contracts.compute_energy.vocab import FlexibilityAction
 from contracts.events import CommandAction, ResponseDispatched, SiteCommandIssued
 from contracts.topics import BECKN_UPDATES, COMMANDS, RESPONSES
+from services.common.beckn import reply
 from services.common.ids import stable_id
 from services.common.runner import HandlerRejected
 from services.load_shifter.handlers import (
@@ -27,6 +28,7 @@ from .factories import (
     EAST_14_18,
     MANCHESTER,
     MANCHESTER_TXN,
+    NW_14_18,
     STRESS_ID,
     at,
     battery,
@@ -54,9 +56,9 @@ def shifter() -> ShifterState:
         on_site_registered(st, inbound(env(s)))
     for p in seed_placements():
         on_placement_scheduled(st, inbound(env(p)))
-    for txn, order in ((CAMBRIDGE_TXN, cambridge_order(OrderStatus.CONFIRMED, confirmed=True)),
-                       (MANCHESTER_TXN, manchester_order(OrderStatus.CONFIRMED, confirmed=True))):
-        on_order_confirmed(st, inbound(beckn(Action.ON_CONFIRM, txn, order)))
+    for txn, held in ((CAMBRIDGE_TXN, cambridge_order(OrderStatus.CONFIRMED, confirmed=True)),
+                      (MANCHESTER_TXN, manchester_order(OrderStatus.CONFIRMED, confirmed=True))):
+        on_order_confirmed(st, inbound(beckn(Action.ON_CONFIRM, txn, held)))
     return st
 
 
@@ -174,7 +176,7 @@ def test_only_confirmed_orders_are_kept(shifter: ShifterState) -> None:
     assert st.orders == {}
 
 
-def test_a_part_already_moved_is_not_moved_again_by_a_later_event(
+def test_work_moved_by_an_event_returns_when_it_ends_so_a_later_event_moves_it_again(
         shifter: ShifterState) -> None:
     first = stress_event(start="14:00", end="15:00")
     second = stress_event(start="15:00", end="16:00", event_id="stress-uk-east-1500")
@@ -182,9 +184,12 @@ def test_a_part_already_moved_is_not_moved_again_by_a_later_event(
 
     outs = on_grid_update(shifter, inbound(stress_update(second)))
 
-    # batch-a/sweep has run at Manchester since 14:00; Cambridge has only its critical core left
-    assert [c for c in _commands(outs) if c.action == CommandAction.START_JOB] == []
-    assert _response(outs).shifted_kw == 0
+    # batch-a/sweep ran at Manchester 14-15 and is back at Cambridge at 15:00
+    (start,) = [c for c in _commands(outs) if c.action == CommandAction.START_JOB]
+    assert (start.site_id, start.start, start.end) == (MANCHESTER, at("15:00"), at("16:00"))
+    r = _response(outs)
+    # battery: 360 - 150 kWh used 14-15 = 210 kWh, 170 above the reserve over 1 h: 150 fits
+    assert (r.shifted_kw, r.battery_kw, r.shortfall_kw) == (300, 150, 0)
 
 
 def test_a_later_event_sees_the_battery_recharged() -> None:
@@ -212,3 +217,148 @@ def test_a_later_event_sees_the_battery_recharged() -> None:
     # batch-e is critical, so the battery alone; back at 360 kWh by 17:40:
     # min(150 asked, 200 kW, (360 - 40) kWh / (1/3) h = 960 kW) = 150 kW
     assert (r.battery_kw, r.shortfall_kw) == (150, 0)
+
+
+# ---- the multi-event cases -------------------------------------------------------------------
+
+FULL_MANCHESTER = order("order-manchester-20251117", [
+    (NW_14_18, line(MANCHESTER, "14:00", "18:00", job_ids=("batch-b",), confirmed_kw=1200))],
+    status=OrderStatus.CONFIRMED)
+
+
+@pytest.fixture
+def full(shifter: ShifterState) -> ShifterState:
+    """The seed state, but Manchester's order was confirmed at 1200 kW: no headroom."""
+    on_order_confirmed(shifter, inbound(beckn(Action.ON_CONFIRM, MANCHESTER_TXN, FULL_MANCHESTER)))
+    return shifter
+
+
+def _answer(update: BecknMessage, accepted: bool) -> BecknMessage:
+    act = _action(update).model_copy(update={"accepted": accepted})
+    assert isinstance(update.message, OrderMessage)
+    body = update.message.order.model_copy(update={"attributes": act})
+    return reply(update, OrderMessage(order=body),
+                 error=None if accepted else ("40002", "no capacity left"))
+
+
+def test_without_headroom_the_part_is_paused_and_capacity_asked_for(full: ShifterState) -> None:
+    outs = on_grid_update(full, inbound(stress_update()))
+
+    assert [(c.action, c.site_id, c.power_kw) for c in _commands(outs)] == [
+        (CommandAction.PAUSE_JOB, CAMBRIDGE, 300),  # checkpoint and pause now; no start yet
+        (CommandAction.BATTERY_DISCHARGE, CAMBRIDGE, 150),
+        (CommandAction.BATTERY_CHARGE, CAMBRIDGE, 200)]
+    _stressed, ask = _updates(outs)
+    act = _action(ask)
+    assert ask.context.transaction_id == MANCHESTER_TXN
+    assert (act.role, act.new_compute_load_kw) == ("receiving_site", 1500)  # 1200 + 300
+    assert [(a.action, a.job_id, a.part_id) for a in act.actions] == [
+        ("start_job", "batch-a", "sweep")]
+    r = _response(outs)
+    assert (r.shifted_kw, r.awaiting_capacity_kw, r.battery_kw, r.shortfall_kw) == (
+        0, 300, 150, 0)
+
+
+def test_the_part_moves_once_the_grid_confirms_the_capacity(full: ShifterState) -> None:
+    _, ask = _updates(on_grid_update(full, inbound(stress_update())))
+
+    outs = on_grid_update(full, inbound(_answer(ask, accepted=True)))
+
+    (start,) = _commands(outs)
+    assert (start.action, start.site_id, start.power_kw, start.start, start.end) == (
+        CommandAction.START_JOB, MANCHESTER, 300, at("14:00"), at("16:00"))
+    r = _response(outs)
+    assert (r.revision, r.shifted_kw, r.awaiting_capacity_kw, r.paused_kw) == (1, 300, 0, 0)
+    assert r.shifted_to == (MANCHESTER,)
+    assert full.granted_kw == {MANCHESTER_TXN: 1500}
+
+
+def test_refused_capacity_leaves_the_part_paused(full: ShifterState) -> None:
+    _, ask = _updates(on_grid_update(full, inbound(stress_update())))
+
+    outs = on_grid_update(full, inbound(_answer(ask, accepted=False)))
+
+    assert _commands(outs) == []
+    r = _response(outs)
+    assert (r.revision, r.shifted_kw, r.awaiting_capacity_kw, r.paused_kw, r.shortfall_kw) == (
+        1, 0, 0, 300, 0)
+
+
+def _manchester_stress(at_hhmm: str = "14:10", kw: float = 450) -> BecknMessage:
+    ev = stress_event(kw, start=at_hhmm, end="16:00", event_id="stress-uk-nw-1410")
+    body = FULL_MANCHESTER.model_copy(update={"status": OrderStatus.INPROGRESS,
+                                              "attributes": ev})
+    return beckn(Action.ON_UPDATE, MANCHESTER_TXN, body, timestamp=at(at_hhmm))
+
+
+def test_an_event_at_the_receiving_site_in_flight_stops_the_move(full: ShifterState) -> None:
+    _, ask = _updates(on_grid_update(full, inbound(stress_update())))
+    at_manchester = on_grid_update(full, inbound(_manchester_stress()))
+
+    outs = on_grid_update(full, inbound(_answer(ask, accepted=True)))  # the answer comes late
+
+    assert _commands(outs) == []  # no work is started at a stressed site
+    assert _response(outs).paused_kw == 300
+    # Manchester answered its own event: Cambridge is under stress, so batch-b/main (1200 kW,
+    # no battery there) is paused 14:10-16:00
+    assert [(c.action, c.site_id, c.power_kw, c.start) for c in _commands(at_manchester)] == [
+        (CommandAction.PAUSE_JOB, MANCHESTER, 1200, at("14:10"))]
+
+
+def test_work_moved_in_is_paused_when_the_receiving_site_is_stressed(
+        shifter: ShifterState) -> None:
+    on_grid_update(shifter, inbound(stress_update()))  # sweep at Manchester 14-16
+    ev = stress_event(250, start="14:30", end="16:00", event_id="stress-uk-nw-1430")
+    body = manchester_order(OrderStatus.INPROGRESS, confirmed=True).model_copy(
+        update={"attributes": ev})
+
+    outs = on_grid_update(shifter, inbound(beckn(Action.ON_UPDATE, MANCHESTER_TXN, body,
+                                                 timestamp=at("14:30"))))
+
+    # the moved-in sweep (300 kW) is the cheapest way to 250 kW: pausing 300 kW for 1.5 h
+    # (£112.50) beats pausing batch-b's 1200 kW; nowhere to move either (Cambridge stressed)
+    assert [(c.action, c.site_id, c.job_id, c.part_id, c.start, c.end)
+            for c in _commands(outs)] == [
+        (CommandAction.PAUSE_JOB, MANCHESTER, "batch-a", "sweep", at("14:30"), at("16:00"))]
+
+
+def test_an_overlapping_event_at_the_same_site_extends_and_shares_the_battery(
+        shifter: ShifterState) -> None:
+    on_grid_update(shifter, inbound(stress_update(stress_event(start="14:00", end="15:00"))))
+    second = stress_event(450, start="14:30", end="16:00", event_id="stress-uk-east-1430")
+
+    outs = on_grid_update(shifter, inbound(stress_update(second)))
+
+    cmds = _commands(outs)
+    # the sweep is off until 15:00 already; Manchester's peak over 14:30-16:00 is 1500 of 1500,
+    # so extending the move 15:00-16:00 needs more capacity: paused from 15:00 meanwhile
+    assert (cmds[0].action, cmds[0].job_id, cmds[0].start, cmds[0].end) == (
+        CommandAction.PAUSE_JOB, "batch-a", at("15:00"), at("16:00"))
+    r = _response(outs)
+    # battery: 200 kW rating less the first event's 150 kW still running at 14:30 = 50 kW
+    assert (r.awaiting_capacity_kw, r.battery_kw, r.shortfall_kw) == (300, 50, 100)
+
+
+def test_an_event_that_ends_early_cuts_its_commands_short(shifter: ShifterState) -> None:
+    first = on_grid_update(shifter, inbound(stress_update()))
+    early = stress_update(stress_event(end="15:00")).model_copy(update={"context": stress_update(
+        stress_event(end="15:00")).context.model_copy(update={"message_id": "ended-early",
+                                                              "timestamp": at("15:00")})})
+
+    outs = on_grid_update(shifter, inbound(early))
+
+    old = {c.command_id: c for c in _commands(first)}
+    new = _commands(outs)
+    assert [(c.action, c.site_id, c.start, c.end) for c in new] == [
+        (CommandAction.PAUSE_JOB, CAMBRIDGE, at("14:00"), at("15:00")),
+        (CommandAction.START_JOB, MANCHESTER, at("14:00"), at("15:00")),
+        (CommandAction.BATTERY_DISCHARGE, CAMBRIDGE, at("14:00"), at("15:00")),
+        # 150 kWh discharged / 0.9 = 166.67 kWh at 200 kW: 50 min
+        (CommandAction.BATTERY_CHARGE, CAMBRIDGE, at("22:00"), at("22:50"))]
+    assert all(c.replaces in old for c in new)
+    assert all("ended early at 15:00" in c.reason for c in new)
+    r = _response(outs)
+    assert (r.revision, r.end, r.shifted_kw, r.battery_kw) == (1, at("15:00"), 300, 150)
+    assert soc_at(shifter, CAMBRIDGE, at("16:00")) == pytest.approx(210)  # 360 - 150
+    (update,) = _updates(outs)
+    assert [a.end for a in _action(update).actions] == [at("15:00"), at("15:00"), at("22:50")]

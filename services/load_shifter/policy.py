@@ -1,0 +1,363 @@
+"""The load-shifter's policy: the least-cost set of actions that meets one stress event (pure).
+
+Inputs are plain typed values (the event and each site's live state); the output is a
+`Decision` whose every step carries its reason. No I/O, no clock: docs/fulfilment.md explains
+the rules and the cost model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Costs:
+    """What one kWh of relief costs the operator, by kind of action (£/kWh)."""
+
+    migrate_gbp_per_kwh: float = 0.01
+    """Checkpoint, transfer and warm-up of a part moved to a site with headroom."""
+    capacity_request_gbp_per_kwh: float = 0.02
+    """Extra for a move that needs the grid to confirm more capacity first (it may refuse and
+    the part then stays paused)."""
+    battery_gbp_per_kwh: float = 0.06
+    """Cycle wear plus the round-trip losses bought back at recharge."""
+    pause_gbp_per_kwh: float = 0.25
+    """Training work deferred (and possibly lost to its deadline)."""
+
+
+@dataclass(frozen=True)
+class StressEvent:
+    event_id: str
+    site_id: str
+    start: datetime
+    end: datetime
+    requested_kw: float
+    price_delta_gbp_per_kwh: float = 0.0
+    """Used when no reduction is requested: then every action cheaper per kWh than this
+    price rise is taken (an economic response to a price signal)."""
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A part running at the site during the event (a scheduled one or one moved in)."""
+
+    job_id: str
+    part_id: str
+    power_kw: float
+    critical: bool
+    migratable: bool
+    end: datetime
+    """When the part stops running here (its own end, or the end of its stay if moved in)."""
+    off_until: datetime | None = None
+    """Already paused or moved away at the event's start by an earlier action, until then."""
+    moved_from: str | None = None
+
+    @property
+    def interruptible(self) -> bool:
+        return not self.critical
+
+
+@dataclass(frozen=True)
+class BatteryState:
+    power_kw: float
+    """Discharge power still free over the event (rating less discharges already commanded)."""
+    usable_kwh: float
+    """Energy above the reserve not yet promised to earlier discharges."""
+
+
+@dataclass(frozen=True)
+class SiteState:
+    site_id: str
+    zone: str
+    jobs: tuple[RunningJob, ...] = ()
+    draw_kw: float = 0.0
+    """Peak facility load over the event's span, as scheduled and commanded so far."""
+    confirmed_kw: float | None = None
+    """Capacity the grid confirmed for the site's active order(s) over the span; None: no
+    order covers the span, so no work can be moved there."""
+    battery: BatteryState | None = None
+    stressed: bool = False
+    """Under a stress event of its own over the span: never a destination."""
+
+    @property
+    def headroom_kw(self) -> float:
+        if self.confirmed_kw is None:
+            return 0.0
+        return max(0.0, self.confirmed_kw - self.draw_kw)
+
+
+class StepKind(StrEnum):
+    MIGRATE = "migrate"
+    MIGRATE_AFTER_CAPACITY = "migrate_after_capacity"
+    PAUSE = "pause"
+    BATTERY = "battery"
+    ALREADY_OFF = "already_off"
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    site_id: str
+    power_kw: float
+    start: datetime
+    end: datetime
+    cost_gbp: float
+    reason: str
+    job_id: str | None = None
+    part_id: str | None = None
+    to_site: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    event: StressEvent
+    steps: tuple[Step, ...]
+    target_kw: float
+    relief_kw: float
+    shortfall_kw: float
+    cost_gbp: float
+    capacity_requests: Mapping[str, float] = field(default_factory=dict)
+    """Per receiving site, the capacity above its confirmed order the grid must grant first."""
+
+    def kw(self, *kinds: StepKind) -> float:
+        return sum(s.power_kw for s in self.steps if s.kind in kinds)
+
+    @property
+    def shifted_kw(self) -> float:
+        return self.kw(StepKind.MIGRATE)
+
+    @property
+    def awaiting_kw(self) -> float:
+        return self.kw(StepKind.MIGRATE_AFTER_CAPACITY)
+
+    @property
+    def paused_kw(self) -> float:
+        return self.kw(StepKind.PAUSE)
+
+    @property
+    def battery_kw(self) -> float:
+        return self.kw(StepKind.BATTERY)
+
+    @property
+    def already_kw(self) -> float:
+        return self.kw(StepKind.ALREADY_OFF)
+
+
+@dataclass
+class _Option:
+    kind: StepKind
+    unit_gbp: float
+    dest: str | None = None
+
+
+@dataclass(frozen=True)
+class _Choice:
+    cand: _Candidate
+    opt: _Option
+    ask_kw: float
+    room_kw: float
+
+
+@dataclass
+class _Candidate:
+    job: RunningJob
+    start: datetime
+    end: datetime
+    hours: float
+
+
+def _fmt(kw: float) -> str:
+    return f"{kw:.6g}"
+
+
+def decide(event: StressEvent, sites: Mapping[str, SiteState],
+           costs: Costs = Costs()) -> Decision:
+    """The cheapest actions found that relieve the stressed site by the requested kW over the
+    event, or all that can be done and the shortfall.
+
+    Rules: critical parts are never touched; a part is moved only to a site in another zone,
+    not under stress itself, whose active order covers the span — within its headroom
+    (confirmed capacity − committed load), or else after the grid confirms more capacity (the
+    part is checkpointed and paused meanwhile); the battery gives at most its free power and,
+    over the event, its energy above the reserve; moved and paused work returns at the event's
+    end (or the part's own end if sooner).
+    """
+    here = sites[event.site_id]
+    s, e = event.start, event.end
+    ev = event.event_id
+    steps: list[Step] = []
+    candidates: list[_Candidate] = []
+    for j in here.jobs:
+        if j.critical or j.end <= s:
+            continue
+        if j.off_until is not None and j.off_until >= min(e, j.end):
+            steps.append(Step(StepKind.ALREADY_OFF, here.site_id, j.power_kw, s, s, 0.0,
+                              f"stress {ev}: {j.job_id}/{j.part_id} ({_fmt(j.power_kw)} kW) is "
+                              f"already off at {here.site_id} through the event",
+                              j.job_id, j.part_id))
+            continue
+        if j.off_until is not None and j.off_until > s:
+            # Paused or moved away by an earlier event until `off_until`: extend that.
+            a = j.off_until
+        else:
+            a = s
+        b = min(e, j.end)
+        candidates.append(_Candidate(j, a, b, (b - a).total_seconds() / 3600))
+
+    already = sum(st.power_kw for st in steps)
+    economic = event.requested_kw <= EPS
+    target = (sum(c.job.power_kw for c in candidates) + already if economic
+              else event.requested_kw)
+    benefit = event.price_delta_gbp_per_kwh
+    need = target - already
+
+    dests = sorted((d for d in sites.values()
+                    if d.site_id != here.site_id and d.zone != here.zone and not d.stressed
+                    and d.confirmed_kw is not None), key=lambda d: d.site_id)
+    room = {d.site_id: d.headroom_kw for d in dests}
+    asked: dict[str, float] = {}
+    ask_to = max(dests, key=lambda d: (d.headroom_kw, d.confirmed_kw or 0.0), default=None)
+
+    def best(j: RunningJob) -> _Option | None:
+        if j.migratable and dests:
+            fits = [d for d in dests if room[d.site_id] + EPS >= j.power_kw]
+            if fits:
+                d = min(fits, key=lambda d: (room[d.site_id], d.site_id))  # best fit
+                return _Option(StepKind.MIGRATE, costs.migrate_gbp_per_kwh, d.site_id)
+            unit = costs.migrate_gbp_per_kwh + costs.capacity_request_gbp_per_kwh
+            if ask_to is not None and unit < costs.pause_gbp_per_kwh:
+                return _Option(StepKind.MIGRATE_AFTER_CAPACITY, unit, ask_to.site_id)
+        if j.interruptible:
+            return _Option(StepKind.PAUSE, costs.pause_gbp_per_kwh)
+        return None
+
+    batt = here.battery
+    hours = event.hours
+    batt_max = 0.0
+    if batt is not None and hours > 0:
+        batt_max = max(0.0, min(batt.power_kw, batt.usable_kwh / hours))
+    if economic and costs.battery_gbp_per_kwh >= benefit:
+        batt_max = 0.0
+    batt_used = 0.0
+
+    # Cheapest relief per kWh first; among equals the larger part (fewer actions).
+    ranked = sorted(candidates, key=lambda c: ((o.unit_gbp if (o := best(c.job)) else 1e9),
+                                               -c.job.power_kw, c.job.job_id, c.job.part_id))
+    chosen: list[_Choice] = []
+    overshoot: list[_Candidate] = []
+    battery_tried = False
+
+    def take(c: _Candidate, opt: _Option) -> None:
+        p = c.job.power_kw
+        ask, before = 0.0, room.get(opt.dest or "", 0.0)
+        if opt.kind == StepKind.MIGRATE:
+            assert opt.dest is not None
+            room[opt.dest] -= p
+        elif opt.kind == StepKind.MIGRATE_AFTER_CAPACITY:
+            assert opt.dest is not None
+            ask = p - max(0.0, room[opt.dest])
+            asked[opt.dest] = asked.get(opt.dest, 0.0) + ask
+            room[opt.dest] -= p - ask
+        chosen.append(_Choice(c, opt, ask, before))
+
+    for c in ranked:
+        if need <= EPS:
+            break
+        opt = best(c.job)
+        if opt is None or (economic and opt.unit_gbp >= benefit):
+            continue
+        if not battery_tried and costs.battery_gbp_per_kwh <= opt.unit_gbp:
+            battery_tried = True
+            batt_used = min(need, batt_max)
+            need -= batt_used
+            if need <= EPS:
+                break
+        if c.job.power_kw > need + EPS:
+            overshoot.append(c)  # would overshoot: kept for the finish below
+            continue
+        take(c, opt)
+        need -= c.job.power_kw
+    if need > EPS:
+        # Finish with the cheapest of: the battery covering the rest, or one part covering it.
+        batt_left = batt_max - batt_used
+        covers = [(o.unit_gbp * c.job.power_kw * c.hours, i, c, o)
+                  for i, c in enumerate(overshoot)
+                  if c.job.power_kw + EPS >= need and (o := best(c.job)) is not None]
+        cheapest = min(covers, default=None, key=lambda x: (x[0], x[1]))
+        if batt_left + EPS >= need and (
+                cheapest is None or costs.battery_gbp_per_kwh * need * hours <= cheapest[0]):
+            batt_used += need
+            need = 0.0
+        elif cheapest is not None:
+            take(cheapest[2], cheapest[3])
+            need -= cheapest[2].job.power_kw
+        else:
+            take_kw = min(need, batt_left)
+            batt_used += take_kw
+            need -= take_kw
+
+    if economic:
+        target = already + sum(x.cand.job.power_kw for x in chosen) + batt_used
+    else:
+        # Trim: drop the costliest chosen parts the others and the battery can do without.
+        discrete = already + sum(x.cand.job.power_kw for x in chosen)
+        for item in sorted(chosen, key=lambda x: -x.opt.unit_gbp * x.cand.job.power_kw
+                           * x.cand.hours):
+            c, opt, ask = item.cand, item.opt, item.ask_kw
+            p = c.job.power_kw
+            batt_then = max(0.0, target - (discrete - p))
+            if batt_then > batt_max + EPS:
+                continue
+            extra = costs.battery_gbp_per_kwh * max(0.0, batt_then - batt_used) * hours
+            if extra < opt.unit_gbp * p * c.hours:
+                chosen.remove(item)
+                discrete -= p
+                batt_used = max(batt_used, batt_then)
+                if opt.dest is not None:
+                    room[opt.dest] += p - ask
+                    if ask:
+                        asked[opt.dest] -= ask
+                        if asked[opt.dest] <= EPS:
+                            del asked[opt.dest]
+        batt_used = min(batt_max, max(0.0, target - discrete))
+
+    for x in chosen:
+        c, opt = x.cand, x.opt
+        j, p = c.job, c.job.power_kw
+        cost = opt.unit_gbp * p * c.hours
+        ext = " (extending an earlier event's action)" if c.start > s else ""
+        who = f"{j.job_id}/{j.part_id} ({_fmt(p)} kW)"
+        if opt.kind == StepKind.MIGRATE:
+            why = (f"stress {ev}: move non-critical {who} from {here.site_id} to {opt.dest}, "
+                   f"whose confirmed order has {_fmt(x.room_kw)} kW headroom left; "
+                   f"checkpoint first, back at {c.end:%H:%M}{ext}")
+        elif opt.kind == StepKind.MIGRATE_AFTER_CAPACITY:
+            why = (f"stress {ev}: checkpoint and pause non-critical {who} at {here.site_id}; "
+                   f"it starts at {opt.dest} once the grid confirms "
+                   f"{_fmt(x.ask_kw)} kW more capacity there for it{ext}")
+        else:
+            why = (f"stress {ev}: checkpoint and pause non-critical {who} at {here.site_id} "
+                   f"until {c.end:%H:%M}: "
+                   + ("it cannot move" if not j.migratable else "no other site can take it")
+                   + ext)
+        steps.append(Step(opt.kind, here.site_id, p, c.start, c.end, cost, why, j.job_id,
+                          j.part_id, opt.dest))
+    if batt_used > EPS:
+        assert batt is not None
+        steps.append(Step(StepKind.BATTERY, here.site_id, batt_used, s, e,
+                          costs.battery_gbp_per_kwh * batt_used * hours,
+                          f"stress {ev}: battery discharges {_fmt(batt_used)} kW of the "
+                          f"{_fmt(target)} kW requested (free power {_fmt(batt.power_kw)} kW, "
+                          f"{_fmt(batt.usable_kwh)} kWh above reserve)"))
+    relief = sum(st.power_kw for st in steps)
+    return Decision(event, tuple(steps), target, relief, max(0.0, target - relief),
+                    sum(st.cost_gbp for st in steps), asked)
