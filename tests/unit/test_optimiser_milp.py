@@ -175,3 +175,52 @@ def test_commitments_that_cannot_be_kept_make_the_model_infeasible() -> None:
     assert s.status == "infeasible"
     assert s.run_kw == {}
     assert s.unmet_kwh == {"J1": 100.0, "J2": 100.0}
+
+
+def test_battery_never_charges_beyond_its_capacity() -> None:
+    # 50 kW battery, 60 kWh, 50 kWh in it, 90% round trip. The job needs 100 kWh in slot 1 at
+    # £0.40; power alone would let it store 45 kWh at £0.10 in slot 0, but only 10 kWh fit:
+    # it draws 10 / 0.9 = 11.11 kWh then (SoC 60 = full) and gives 10 kWh back in slot 1
+    # (ending at its initial 50). £1.111 + 90 x £0.40 = £37.111.
+    bat = Battery(power_kw=50.0, energy_kwh=60.0, soc_kwh=50.0, reserve_kwh=10.0, efficiency=0.9)
+    site = Site("S1", "A", capacity_kw=100.0, battery=bat)
+    p = Problem(jobs=(job(energy=100.0, earliest=1, deadline=2),), sites=(site,),
+                grid=grid([0.10, 0.40, 0.40, 0.40]))
+    s = solve(p)
+    assert s.cost_gbp == pytest.approx(10 / 0.9 * 0.10 + 90 * 0.40)
+    assert s.battery_kw == {("S1", 0): pytest.approx(-10 / 0.9), ("S1", 1): pytest.approx(10.0)}
+
+
+@pytest.mark.parametrize("seed", [1, 6])  # batteries in use; 3 jobs away; 6 leaves energy unmet
+def test_energy_is_conserved_on_random_instances(seed: int) -> None:
+    """Recomputed here, not by ``violations``: each job's IT energy plus its shortfall is its
+    requirement where it ran (migration energy once away from home); every site's grid import
+    is its IT load x PUE less the battery's net flow, never negative; each battery's charge
+    follows its flows, stays within [floor, capacity] and ends no lower than it began; and
+    the reported cost is import x price."""
+    from services.planner.optimiser.synthetic import random_problem
+    p = random_problem(seed, n_jobs=5, n_sites=3, n_slots=16, slot_hours=1.0)
+    s = solve(p)
+    dt = p.grid.slot_hours
+    for j in p.jobs:
+        runs = {site: kw for (jj, site, _t), kw in s.run_kw.items() if jj == j.job_id}
+        away = any(site != j.home_site for site in runs)
+        need = j.energy_kwh + (j.migration_kwh if away else 0.0)
+        delivered = sum(kw * dt for (jj, _s, _t), kw in s.run_kw.items() if jj == j.job_id)
+        assert delivered + s.unmet_kwh.get(j.job_id, 0.0) == pytest.approx(need, abs=1e-4)
+    cost = 0.0
+    for site in p.sites:
+        soc = site.battery.soc_kwh if site.battery else 0.0
+        for t in range(p.grid.n_slots):
+            it = sum(kw for (_j, ss, tt), kw in s.run_kw.items() if ss == site.site_id and tt == t)
+            b = s.battery_kw.get((site.site_id, t), 0.0)
+            imp = it * site.pue - b
+            assert imp >= -1e-6
+            assert it <= site.capacity_kw + 1e-6
+            cost += imp * dt * p.grid.price[site.zone][t]
+            if site.battery is not None:
+                soc -= (b * site.battery.efficiency if b < 0 else b) * dt
+                assert site.battery.floor_kwh - 1e-6 <= soc <= site.battery.energy_kwh + 1e-6
+        if site.battery is not None:
+            assert soc >= site.battery.soc_kwh - 1e-6
+    assert s.cost_gbp == pytest.approx(cost)
