@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from contracts.scenario import load_scenario
-from contracts.topics import COMMANDS, SERVICES, dead_letter_topic
+from contracts.topics import COMMANDS, SERVICES, STATEMENTS, dead_letter_topic
 from services.common.localkafka import LocalBroker, bootstrap_servers_from_env
 from services.evaluate.run import add_arguments as evaluate_arguments
 from services.evaluate.run import main as evaluate_main
@@ -27,6 +27,7 @@ from services.replay.driver import (
     replay_day,
     wait_statement,
 )
+from services.settlement import report_cli
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = REPO / "scenarios" / "seed-cambridge-manchester.yaml"
@@ -80,6 +81,8 @@ def demo(args: argparse.Namespace) -> int:
         dlq = asyncio.run(read_topics(bootstrap, [run + dead_letter_topic(s) for s in SERVICES]))
         summary = summarise(sc, statement, latency_ms(beckn + cmds, run), len(beckn), len(dlq))
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        settled = asyncio.run(read_topics(bootstrap, [run + STATEMENTS.name]))
+        pages = report_cli.write_reports([r.value for r in settled], out / "report")
         if args.linger > 0:
             _say(f"services stay up {args.linger:g} s for scraping: "
                  f"{', '.join(f'{n}:{p}' for n, p in procs.ports.items())}")
@@ -91,7 +94,8 @@ def demo(args: argparse.Namespace) -> int:
     bad = {n: c for n, c in codes.items() if c not in (0, -15)}
     print(table(summary))
     _say(f"wrote {out / 'summary.json'} and {out / 'beckn-messages.jsonl'} "
-         f"({len(beckn)} Beckn messages) in {time.monotonic() - t0:.1f} s")
+         f"({len(beckn)} Beckn messages), report {', '.join(map(str, pages))} "
+         f"in {time.monotonic() - t0:.1f} s")
     if dlq:
         _say(f"warning: {len(dlq)} records were dead-lettered; see {out / 'logs'}")
     if bad:
@@ -144,6 +148,9 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="replay a scenario day through running services")
     replay_cmd.add_arguments(r)
     r.set_defaults(func=replay_cmd.main)
+    rep = sub.add_parser("report", help="settlement reports (JSON, CSV, HTML) read from Kafka")
+    report_cli.add_arguments(rep)
+    rep.set_defaults(func=report_cli.main)
     return p
 
 

@@ -102,3 +102,17 @@ def test_every_beckn_message_conforms_to_the_official_schema(
     assert actions.count("on_update") == 3
     for line in lines:
         assert beckn_errors(json.loads(line)) == []
+
+
+def test_the_demo_writes_the_settlement_report(two_runs: tuple[Any, Any, Path]) -> None:
+    _, _, out = two_runs
+    day = out / "report" / "2025-11-17"
+    costs = (day / "costs.csv").read_text().splitlines()
+    # scope,site,order,txn, baseline, actual, saving, %, recharge, saving before recharge,
+    # utilisation, availability, net benefit (40.27 + 135), net bill (1207.73 - 135)
+    assert costs[1] == ("day,,,,1248.0,1207.733333,40.266667,3.2265,23.333333,63.6,135.0,0.0,"
+                        "175.266667,1072.733333")
+    doc = json.loads((day / "report.json").read_text())
+    assert [r["baseline_kg"] for r in doc["carbon"][:1]] == [734.4]
+    assert len(list((day / "transactions").glob("*.json"))) == 2
+    assert (day / "report.html").read_text().count("<svg") == 3

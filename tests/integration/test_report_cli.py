@@ -1,0 +1,166 @@
+"""`degflex report` through a real broker: the settlement service settles the seed day from
+its topics, then the command reads the statements topic and writes the day's reports."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from contracts.beckn.models import Action, OrderStatus
+from contracts.events import (
+    FlexibilityVerified,
+    MeterDayClosed,
+    ResponseDispatched,
+    SiteDelta,
+    Verdict,
+)
+from contracts.topics import consumed_by, owned_by
+from services.cli import main
+from services.common.codec import Message, encode
+from services.grid_signal.domain import zone_signals
+from services.settlement.bootstrap import bootstrap
+from services.settlement.settings import SettlementSettings
+from tests.unit.factories import (
+    CAMBRIDGE,
+    CAMBRIDGE_TXN,
+    MANCHESTER,
+    MANCHESTER_TXN,
+    STRESS_ID,
+    at,
+    beckn,
+    cambridge_order,
+    env,
+    manchester_order,
+    seed,
+    seed_cambridge_readings,
+    seed_manchester_readings,
+    stress_update,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def _seed_day_records() -> list[tuple[str, str, Message]]:
+    """(topic, key, record) the settlement service consumes on the seed day."""
+    recs: list[tuple[str, str, Message]] = []
+    for zone in ("UK-EAST", "UK-NW"):
+        recs += [("grid.signals.v1", zone, env(s)) for s in zone_signals(seed(), zone)]
+    for txn, order in ((CAMBRIDGE_TXN, cambridge_order(OrderStatus.CONFIRMED, confirmed=True)),
+                       (MANCHESTER_TXN, manchester_order(OrderStatus.CONFIRMED, confirmed=True))):
+        recs.append(("beckn.callbacks.v1", txn, beckn(Action.ON_CONFIRM, txn, order)))
+    recs.append(("beckn.callbacks.v1", CAMBRIDGE_TXN, stress_update()))
+    for r in [*seed_cambridge_readings(), *seed_manchester_readings()]:
+        recs.append(("metering.readings.v1", r.site_id, env(r)))
+    for site in (CAMBRIDGE, MANCHESTER):
+        recs.append(("metering.readings.v1", site, env(MeterDayClosed(
+            site_id=site, day_start=at("00:00"), day_end=at("24:00"), readings=24))))
+    recs.append(("metering.verifications.v1", CAMBRIDGE, env(FlexibilityVerified(
+        event_id=STRESS_ID, order_id="order-cambridge-east-20251117",
+        transaction_id=CAMBRIDGE_TXN, site_id=CAMBRIDGE, start=at("14:00"), end=at("16:00"),
+        requested_kw=450, baseline_kw=1200, metered_kw=750, delivered_kw=450, delivered_kwh=900,
+        delivered_pct=100, verdict=Verdict.DELIVERED,
+        receiving=(SiteDelta(site_id=MANCHESTER, baseline_kw=1200, metered_kw=1500),),
+        net_system_kw=150))))
+    recs.append(("fulfilment.responses.v1", CAMBRIDGE, env(ResponseDispatched(
+        event_id=STRESS_ID, site_id=CAMBRIDGE, requested_kw=450, shifted_kw=300,
+        shifted_to=(MANCHESTER,), battery_kw=150, shortfall_kw=0, command_ids=("c1",),
+        start=at("14:00"), end=at("16:00")))))
+    return recs
+
+
+async def _topics(bootstrap_servers: str, prefix: str, create: bool) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        names = {prefix + t.name: t.partitions for t in (*consumed_by("settlement"),
+                                                          *owned_by("settlement"))}
+        names[prefix + "dlq.settlement"] = 1
+        if create:
+            await admin.create_topics([NewTopic(n, p, 1) for n, p in names.items()])
+        else:
+            await admin.delete_topics(list(names))
+    finally:
+        await admin.close()
+
+
+async def _settle_through_kafka(bootstrap_servers: str, prefix: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for topic, key, value in _seed_day_records():
+            await producer.send_and_wait(prefix + topic, encode(value), key=key.encode())
+    finally:
+        await producer.stop()
+    settings = SettlementSettings(bootstrap_servers=bootstrap_servers, topic_prefix=prefix)
+    runner = bootstrap(settings)
+    task = asyncio.create_task(runner.run())
+    try:
+        from services.settlement.report_cli import read_topic, settled_days
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            days, _ = settled_days(await read_topic(
+                bootstrap_servers, prefix + "settlement.statements.v1", 10))
+            if days:
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError("settlement published no statement")
+    finally:
+        runner.stop()
+        await task
+
+
+@pytest.fixture(scope="module")
+def settled_prefix(kafka_bootstrap: str) -> Iterator[str]:
+    prefix = f"test.report.{uuid.uuid4().hex[:8]}."
+    asyncio.run(_topics(kafka_bootstrap, prefix, create=True))
+    try:
+        asyncio.run(_settle_through_kafka(kafka_bootstrap, prefix))
+        yield prefix
+    finally:
+        asyncio.run(_topics(kafka_bootstrap, prefix, create=False))
+
+
+def test_report_command_writes_the_settled_day_from_kafka(
+        kafka_bootstrap: str, settled_prefix: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "report"
+
+    code = main(["report", "--bootstrap", kafka_bootstrap, "--prefix", settled_prefix,
+                 "--out", str(out)])
+
+    assert code == 0
+    day = out / "2025-11-17"
+    assert capsys.readouterr().out.strip() == str(day / "report.html")
+    costs = list(csv.DictReader((day / "costs.csv").open()))
+    assert (costs[0]["scope"], float(costs[0]["baseline_gbp"]),
+            float(costs[0]["actual_gbp"])) == ("day", 1248.0, pytest.approx(1207.733333))
+    assert float(costs[0]["utilisation_payment_gbp"]) == 135
+    carbon = list(csv.DictReader((day / "carbon.csv").open()))
+    assert (float(carbon[0]["baseline_kg"]), float(carbon[0]["actual_kg"])) == (734.4, 669.8)
+    (ver,) = csv.DictReader((day / "verification.csv").open())
+    assert (ver["verdict"], float(ver["delivered_kwh"])) == ("delivered", 900)
+    assert len(list(csv.DictReader((day / "energy-log.csv").open()))) == 96
+    txn = json.loads((day / "transactions" / f"{CAMBRIDGE_TXN}.json").read_text())
+    assert txn["order"]["flex_payment_gbp"] == 135
+    assert (day / "report.html").read_text().count("<svg") == 3
+
+
+def test_report_command_for_a_day_not_settled_fails(
+        kafka_bootstrap: str, settled_prefix: str, tmp_path: Path) -> None:
+    assert main(["report", "--bootstrap", kafka_bootstrap, "--prefix", settled_prefix,
+                 "--out", str(tmp_path), "--day", "2025-11-18"]) == 1
+
+
+def test_report_command_on_a_missing_topic_is_an_error(kafka_bootstrap: str,
+                                                       tmp_path: Path) -> None:
+    assert main(["report", "--bootstrap", kafka_bootstrap, "--prefix", "no.such.prefix.",
+                 "--out", str(tmp_path), "--timeout", "10"]) == 2
