@@ -39,6 +39,8 @@ class Inbound:
     message_id: str
     value: Message
     timestamp_ms: int
+    replay: bool = False
+    """True while state is rebuilt at start-up (outputs suppressed; side effects already done)."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,7 @@ class Runner(Generic[S]):
                 self._count(topic, kind, "duplicate")
                 return kind, []
             inbound = Inbound(topic, rec.partition, rec.offset, rec.key, kind,
-                              decoded.message_id, decoded.value, rec.timestamp)
+                              decoded.message_id, decoded.value, rec.timestamp, replay)
             t0 = time.perf_counter()
             outs: list[Out | DeadLetter] = list(handler(self.state, inbound))
             self.dedupe.remember(decoded.message_id)
