@@ -103,7 +103,8 @@ class KubernetesActuator:
         except ApiException as exc:
             return ActuationResult(op, Outcome.FAILED, f"Kubernetes API {exc.status} "
                                    f"{exc.reason}: {_message(exc)}", tuple(calls))
-        except (ActuationError, HTTPError, OSError) as exc:
+        except (ActuationError, HTTPError, OSError, ValueError) as exc:
+            # ValueError: an answer the client cannot read as the object it asked for
             return ActuationResult(op, Outcome.FAILED, f"{type(exc).__name__}: {exc}",
                                    tuple(calls))
         if found == 0:
