@@ -64,6 +64,10 @@ SERVICES: tuple[str, ...] = (
     "site-simulator",
 )
 
+OPTIONAL_SERVICES: tuple[str, ...] = ("site-agent",)
+"""Run per site beside the six (not in the demo or the default deployment); they read the
+catalogue's topics but are not listed as its consumers, and write only their dead letters."""
+
 
 def dead_letter_topic(service: str) -> str:
     return f"dlq.{service}"

@@ -41,6 +41,7 @@ from contracts.topics import (
     CLOCK,
     COMMANDS,
     JOBS,
+    OPTIONAL_SERVICES,
     SERVICES,
     SITES,
     STATEMENTS,
@@ -131,7 +132,7 @@ async def create_topics(bootstrap: str, prefix: str) -> int:
     try:
         existing = set(await admin.list_topics())
         names = [(prefix + t.name, t.partitions) for t in CATALOGUE]
-        names += [(prefix + dead_letter_topic(s), 1) for s in SERVICES]
+        names += [(prefix + dead_letter_topic(s), 1) for s in SERVICES + OPTIONAL_SERVICES]
         new = [NewTopic(n, p, 1) for n, p in names if n not in existing]
         if new:
             await admin.create_topics(new)

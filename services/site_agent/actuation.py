@@ -103,11 +103,11 @@ class Routed:
     def name(self) -> str:
         return self.jobs.name
 
-    def _to(self, op: Operation) -> Actuator:
+    def for_op(self, op: Operation) -> Actuator:
         return self.battery if op.kind == OpKind.SET_BATTERY else self.jobs
 
     def apply(self, op: Operation) -> ActuationResult:
-        return self._to(op).apply(op)
+        return self.for_op(op).apply(op)
 
     def describe(self, op: Operation) -> tuple[str, ...]:
-        return self._to(op).describe(op)
+        return self.for_op(op).describe(op)

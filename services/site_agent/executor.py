@@ -1,6 +1,7 @@
 """The I/O edge: after a pure handler has queued operations, hand each to the actuator, log and
 count the result, and refuse the record (dead letter, with reason) when one could not be
-applied. Records re-read at start-up only rebuild state: their operations were already done."""
+applied. A job command whose start failed is forgotten, so its end is not applied either.
+Records re-read at start-up only rebuild state: their operations were already done."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ import time
 from collections.abc import Mapping, Sequence
 
 from services.common.runner import Handler, HandlerRejected, Inbound, Out
-from services.site_agent.actuation import ActuationResult, Actuator, Operation, Outcome
-from services.site_agent.handlers import AgentState
+from services.site_agent.actuation import (
+    ActuationResult,
+    Actuator,
+    Operation,
+    OpKind,
+    Outcome,
+    Routed,
+)
+from services.site_agent.handlers import AgentState, forget
 from services.site_agent.metrics import AgentMetrics
 
 log = logging.getLogger(__name__)
+STARTS = frozenset({OpKind.PAUSE, OpKind.MIGRATE_IN})
+"""Operations that begin a job command: when one fails, the site never took the command."""
 
 
 def apply_all(actuator: Actuator, ops: Sequence[Operation],
@@ -28,10 +38,11 @@ def apply_all(actuator: Actuator, ops: Sequence[Operation],
             log.exception("actuator %s raised on %s", actuator.name, op)
             r = ActuationResult(op, Outcome.FAILED, f"{type(exc).__name__}: {exc}")
         took = time.perf_counter() - t0
+        name = (actuator.for_op(op) if isinstance(actuator, Routed) else actuator).name
         if metrics is not None:
-            metrics.observe(actuator.name, r, took)
+            metrics.observe(name, r, took)
         level = logging.INFO if r.ok else logging.WARNING
-        log.log(level, "%s %s -> %s%s (commands %s; %s)", actuator.name, op, r.outcome.value,
+        log.log(level, "%s %s -> %s%s (commands %s; %s)", name, op, r.outcome.value,
                 f": {r.detail}" if r.detail else "", ",".join(op.command_ids) or "-", op.reason)
         results.append(r)
     return results
@@ -57,6 +68,9 @@ def bind(handlers: Mapping[str, Handler[AgentState]], actuator: Actuator,
             if m.replay:
                 return outs
             failed = [r for r in apply_all(actuator, ops, metrics) if not r.ok]
+            for r in failed:
+                if r.operation.kind in STARTS:
+                    forget(st, r.operation.site_id, r.operation.command_ids)
             if failed:
                 raise _refusal(failed)
             return outs

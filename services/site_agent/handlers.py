@@ -44,6 +44,18 @@ def _advance(st: AgentState, t: datetime) -> None:
             del site.commands[cid]
 
 
+def forget(st: AgentState, site_id: str, command_ids: tuple[str, ...]) -> None:
+    """Drop commands whose start could not be applied: the site never took them, so their
+    end must not be applied either."""
+    site = st.sites.get(site_id)
+    if site is None:
+        return
+    for cid in command_ids:
+        site.commands.pop(cid, None)
+    if site.applied_at is not None:
+        site.applied = target_at(site.commands.values(), site.applied_at)
+
+
 def on_command_issued(st: AgentState, m: Inbound) -> Sequence[Out]:
     """Take a command for one of our sites (a command id seen before changes nothing) and act
     on it at once when its window has begun; refuse one no actuator can act on."""

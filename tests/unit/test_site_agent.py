@@ -183,7 +183,7 @@ class Broken:
         return (f"break {op}",)
 
     def apply(self, op: Operation) -> ActuationResult:
-        if op.kind == OpKind.RESUME:
+        if op.kind == OpKind.MIGRATE_IN:
             raise ConnectionError("scheduler unreachable")
         return ActuationResult(op, Outcome.FAILED, "job not found")
 
@@ -196,8 +196,17 @@ def test_a_failed_operation_refuses_the_record_with_its_commands_and_error() -> 
     assert exc.value.detail == (f"pause job-a/a1 at {CAMBRIDGE} (commands cmd-7): failed: "
                                 "job not found")
     with pytest.raises(HandlerRejected) as exc:
-        agent.send(inbound(tick("16:00")))
-    assert "ConnectionError: scheduler unreachable" in exc.value.detail
+        agent.send(issued(command(8, CommandAction.START_JOB, "14:00", "16:00", job=B1)))
+    assert exc.value.detail.endswith("failed: ConnectionError: scheduler unreachable")
+    assert agent.state.sites[CAMBRIDGE].commands == {}
+    assert agent.state.sites[CAMBRIDGE].applied == IDLE
+
+
+def test_a_command_whose_start_failed_is_not_ended_either() -> None:
+    agent = Agent(Broken())
+    with pytest.raises(HandlerRejected):
+        agent.send(issued(command(7, CommandAction.PAUSE_JOB, "14:00", "16:00")))
+    agent.send(inbound(tick("16:00")))  # no resume attempted: nothing raised
 
 
 def test_a_battery_command_without_a_battery_actuator_is_unsupported() -> None:
