@@ -41,15 +41,16 @@ IDLE = Target()
 
 def check(cmd: SiteCommandIssued, now: datetime | None) -> None:
     """Refuse what no actuator can act on: an unknown action, a job command without a job, a
-    command whose window is empty or already over."""
+    command whose window is empty or already over. A replacement may be both: it cuts the
+    command it replaces short (to now, or to nothing)."""
     if cmd.action not in JOB_ACTIONS | BATTERY_ACTIONS:
         raise CommandInvalid("unsupported_action", f"{cmd.command_id}: {cmd.action}")
     if cmd.action in JOB_ACTIONS and not cmd.job_id:
         raise CommandInvalid("invalid_command", f"{cmd.command_id}: {cmd.action} without job_id")
-    if cmd.end <= cmd.start:
-        raise CommandInvalid("invalid_command", f"{cmd.command_id}: end {cmd.end} <= start "
-                             f"{cmd.start}")
-    if now is not None and cmd.end <= now:
+    if cmd.end < cmd.start or (cmd.end == cmd.start and cmd.replaces is None):
+        raise CommandInvalid("invalid_command", f"{cmd.command_id}: empty window, end "
+                             f"{cmd.end.isoformat()} <= start {cmd.start.isoformat()}")
+    if now is not None and cmd.end <= now and cmd.replaces is None:
         raise CommandInvalid("command_expired", f"{cmd.command_id}: ended {cmd.end.isoformat()}, "
                              f"the site is at {now.isoformat()}")
 

@@ -58,7 +58,9 @@ def forget(st: AgentState, site_id: str, command_ids: tuple[str, ...]) -> None:
 
 def on_command_issued(st: AgentState, m: Inbound) -> Sequence[Out]:
     """Take a command for one of our sites (a command id seen before changes nothing) and act
-    on it at once when its window has begun; refuse one no actuator can act on."""
+    on it at once when its window has begun; a replacement drops the command it replaces
+    first (an early end resumes now; an empty one cancels); refuse what no actuator can act
+    on."""
     cmd: SiteCommandIssued = m.value.payload
     if cmd.site_id not in st.site_ids:
         st.ignored += 1
@@ -70,7 +72,10 @@ def on_command_issued(st: AgentState, m: Inbound) -> Sequence[Out]:
         check(cmd, st.now)
     except CommandInvalid as exc:
         raise HandlerRejected(exc.reason, exc.detail) from exc
-    site.commands[cmd.command_id] = cmd
+    if cmd.replaces is not None:
+        site.commands.pop(cmd.replaces, None)
+    if cmd.end > cmd.start:
+        site.commands[cmd.command_id] = cmd
     _advance(st, m.value.time)
     return []
 

@@ -37,11 +37,13 @@ B1 = Workload("job-b", "b1")
 
 
 def command(n: int, action: CommandAction, start: str, end: str, *, site: str = CAMBRIDGE,
-            job: Workload | None = A1, kw: float = 300) -> SiteCommandIssued:
+            job: Workload | None = A1, kw: float = 300,
+            replaces: int | None = None) -> SiteCommandIssued:
     return SiteCommandIssued(
         command_id=f"cmd-{n}", site_id=site, action=action, power_kw=kw, start=at(start),
         end=at(end), job_id=job.job_id if job else None, part_id=job.part_id if job else None,
-        event_id=STRESS_ID, reason=f"test command {n}")
+        event_id=STRESS_ID, reason=f"test command {n}",
+        replaces=f"cmd-{replaces}" if replaces is not None else None)
 
 
 def issued(c: SiteCommandIssued, time: str = "14:00") -> Any:
@@ -136,6 +138,34 @@ def test_overlapping_pauses_resume_only_when_the_last_one_ends() -> None:
     assert agent.act.jobs[(CAMBRIDGE, A1)] == JobState.PAUSED
     agent.send(inbound(tick("17:00")))
     assert [r.operation.kind for r in agent.act.log] == [OpKind.PAUSE, OpKind.RESUME]
+
+
+def test_an_early_end_resumes_when_the_replacement_arrives() -> None:
+    agent = Agent()
+    agent.send(issued(command(1, CommandAction.PAUSE_JOB, "14:00", "16:00")))
+    agent.send(issued(command(2, CommandAction.PAUSE_JOB, "14:00", "15:00", replaces=1),
+                      time="15:00"))
+    assert agent.act.jobs[(CAMBRIDGE, A1)] == JobState.RUNNING
+    resume = agent.act.log[-1].operation
+    assert (resume.kind, resume.command_ids) == (OpKind.RESUME, ("cmd-2",))
+    agent.send(inbound(tick("16:00")))
+    assert len(agent.act.log) == 2
+
+
+def test_an_empty_replacement_cancels_a_command_before_it_starts() -> None:
+    agent = Agent()
+    agent.send(issued(command(1, CommandAction.BATTERY_CHARGE, "22:00", "23:00", job=None,
+                              kw=200)))
+    agent.send(issued(command(2, CommandAction.BATTERY_CHARGE, "22:00", "22:00", job=None,
+                              kw=200, replaces=1), time="15:00"))
+    agent.send(inbound(tick("22:30")))
+    assert agent.act.log == [] and agent.state.sites[CAMBRIDGE].commands == {}
+
+
+def test_an_empty_window_without_a_replacement_is_refused() -> None:
+    with pytest.raises(HandlerRejected) as exc:
+        Agent().send(issued(command(1, CommandAction.PAUSE_JOB, "14:00", "14:00")))
+    assert exc.value.reason == "invalid_command"
 
 
 def test_the_same_command_twice_is_applied_once() -> None:
