@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,8 +60,36 @@ _ENVELOPES: dict[str, type[Envelope[Any]]] = {
 }
 
 
+_TYPE = re.compile(rb'"type"\s*:\s*"([a-z_.]{1,100})"')
+
+
+def _fast(raw: bytes) -> Decoded | None:
+    """One pass for the common case: an envelope validated straight from its bytes.
+
+    The `type` found by a byte search may be a nested key: the result counts only when the
+    validated envelope's own `type` is the one searched for, so the model is the one `decode`'s
+    two-step path would pick. Anything else (Beckn, bad input, a nested match) returns None and
+    takes that path, which gives the authoritative answer or error.
+    """
+    found = _TYPE.search(raw)
+    model = _ENVELOPES.get(found.group(1).decode()) if found else None
+    if model is None:
+        return None
+    try:
+        env = model.model_validate_json(raw)
+    except ValueError:
+        return None
+    if env.type != found.group(1).decode():  # type: ignore[union-attr]
+        return None
+    return Decoded(env.type, env.id, env)
+
+
 def decode(raw: bytes | None) -> Decoded:
     """Bytes to a typed message, dispatched on Beckn `context.action` or envelope `type`."""
+    if raw is not None and len(raw) <= MAX_RECORD_BYTES:
+        fast = _fast(raw)
+        if fast is not None:
+            return fast
     doc = _parse(raw)
     if "context" in doc:
         try:

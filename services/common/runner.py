@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 S = TypeVar("S")
 
 
-@dataclass(frozen=True)
-class Inbound:
+class Inbound(NamedTuple):
+    """One decoded input record (a tuple: built once per record on the hot path)."""
+
     topic: str
     partition: int
     offset: int
@@ -136,6 +137,7 @@ class Runner(Generic[S]):
         self._observe = observe
         self._allowed = {settings.topic(t.name): frozenset(t.types) for t in consumes}
         self._counters: dict[tuple[str, str, str], Any] = {}
+        self._tally: dict[tuple[str, str, str], int] = {}
         self._stopping = asyncio.Event()
         self.ready = False
 
@@ -162,6 +164,7 @@ class Runner(Generic[S]):
             for rec in records:
                 self.metrics.replayed.labels(rec.topic).inc()
                 self._process(rec, replay=True)
+            self._flush_counts()
         self.ready = True
         self.metrics.ready.set(1)
 
@@ -197,11 +200,17 @@ class Runner(Generic[S]):
             await reader.stop()
 
     def _count(self, topic: str, kind: str, outcome: str) -> None:
+        """Tallied per record, added to the counters once per batch (`_flush_counts`)."""
         key = (topic, kind, outcome)
-        child = self._counters.get(key)
-        if child is None:
-            child = self._counters[key] = self.metrics.consumed.labels(topic, kind, outcome)
-        child.inc()
+        self._tally[key] = self._tally.get(key, 0) + 1
+
+    def _flush_counts(self) -> None:
+        for key, n in self._tally.items():
+            child = self._counters.get(key)
+            if child is None:
+                child = self._counters[key] = self.metrics.consumed.labels(*key)
+            child.inc(n)
+        self._tally.clear()
 
     def _process(self, rec: Any, replay: bool) -> tuple[str, list[Out | DeadLetter]]:
         """Decode and dispatch one record; returns its type and outputs, or a dead letter."""
@@ -250,10 +259,12 @@ class Runner(Generic[S]):
         acked: list[Out] = []
         answered: list[tuple[str, int]] = []
         commits: dict[TopicPartition, int] = {}
+        process = self._process
         for tp, records in batch.items():
+            if records:
+                commits[tp] = records[-1].offset + 1
             for rec in records:
-                kind, outs = self._process(rec, replay=False)
-                commits[tp] = rec.offset + 1
+                kind, outs = process(rec, False)
                 if not outs:
                     continue
                 if isinstance(outs[0], Out):
@@ -282,6 +293,7 @@ class Runner(Generic[S]):
                         self._observe(out)
                     except Exception:  # metrics must never stop the stream
                         log.exception("metrics observer failed on %s", out.topic.name)
+        self._flush_counts()
         if commits:
             await self._consumer.commit(commits)
             for tp, next_offset in commits.items():

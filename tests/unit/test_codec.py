@@ -117,6 +117,29 @@ def test_a_naive_timestamp_is_an_invalid_payload() -> None:
     assert caught.value.reason == "invalid_payload"
 
 
+def test_a_type_key_nested_before_the_envelopes_own_is_not_taken_for_it() -> None:
+    # the one-pass decode searches the bytes for "type"; here it first meets a nested one
+    doc = json.loads(encode(env(reading("manchester", "14:00", "14:01", 25.0))))
+    payload = {"type": "sim.clock.advanced", **doc.pop("payload")}
+    raw = json.dumps({"payload": payload, **doc}).encode()
+
+    with pytest.raises(DecodeError) as caught:
+        decode(raw)
+
+    assert caught.value.reason == "invalid_payload"  # the extra key, as the two-step path says
+    assert "payload.type" in caught.value.detail
+
+
+def test_an_envelope_with_its_keys_in_any_order_decodes_the_same() -> None:
+    sent = env(reading("manchester", "14:00", "14:01", 25.0))
+    doc = json.loads(encode(sent))
+    raw = json.dumps(dict(reversed(list(doc.items()))), indent=1).encode()
+
+    got = decode(raw)
+
+    assert (got.kind, got.message_id, got.value) == ("metering.reading.recorded", sent.id, sent)
+
+
 def test_dedupe_sees_each_id_once() -> None:
     seen = Dedupe()
 
