@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 
@@ -207,10 +208,32 @@ class SiteDelta(Frozen):
     site_id: str
     baseline_kw: float
     metered_kw: float
+    increase_kwh: float = 0.0
+    """Metered minus baseline over the event's fully metered periods."""
+    baseline_days: tuple[date, ...] = ()
+
+
+class IntervalDelivery(Frozen):
+    """One settlement period of the event at the stressed site: D = baseline - metered."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    baseline_kwh: float
+    metered_kwh: float | None = None
+    """None when the period's readings are missing (or overlap): no delivery is credited."""
+    delivered_kwh: float
 
 
 class FlexibilityVerified(Event):
-    """Measured response to one stress event against the nominated (confirmed-order) baseline."""
+    """Measured response to one stress event against the programme's baseline.
+
+    `baseline_method` names the method (`nominated`: the confirmed orders' load; `dfs`,
+    `caiso_10_in_10`, `high_5_of_10`: from the site's metered history, `baseline_days`). A
+    refused baseline (too little history) gives verdict `failed`, zero delivery and the reason
+    in `reasons`. Accuracy is the method's RRMSE on non-event days (`rrmse_pct`), flagged above
+    the programme's limit; `pre_event_uplift_pct` is the load in the hours before the event over
+    its baseline, and `gaming_suspected` is set when it exceeds the programme's limit.
+    """
 
     TYPE: ClassVar[str] = "metering.flexibility.verified"
     event_id: str
@@ -228,6 +251,19 @@ class FlexibilityVerified(Event):
     verdict: Verdict
     receiving: tuple[SiteDelta, ...] = ()
     net_system_kw: float
+    baseline_method: str = "nominated"
+    baseline_days: tuple[date, ...] = ()
+    adjustment_kwh: float = 0.0
+    rrmse_pct: float | None = None
+    accuracy_days: int = 0
+    accuracy_flagged: bool = False
+    pre_event_uplift_pct: float | None = None
+    gaming_suspected: bool = False
+    baseline_refused: bool = False
+    missing_intervals: int = 0
+    net_system_kwh: float | None = None
+    intervals: tuple[IntervalDelivery, ...] = ()
+    reasons: tuple[str, ...] = ()
 
 
 class SiteSettlement(Frozen):

@@ -15,6 +15,6 @@ from services.metering_validator.settings import MeteringValidatorSettings
 def bootstrap(settings: MeteringValidatorSettings, *, consumer: AIOKafkaConsumer | None = None,
               producer: AIOKafkaProducer | None = None) -> Runner[ValidatorState]:
     metrics = stream_metrics()
-    return Runner(settings, ValidatorState(), HANDLERS, consumed_by(settings.service_name),
+    return Runner(settings, ValidatorState(settings.validator_config()), HANDLERS, consumed_by(settings.service_name),
                   metrics, consumer=consumer, producer=producer,
                   observe=observer(metrics.registry))

@@ -1,26 +1,66 @@
-"""Metering validator handlers: collect readings, verify each stress event once covered."""
+"""Metering validator handlers: sum readings per settlement period, verify each stress event
+once its sites are metered past its end (or their day is closed)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from contracts.beckn.models import BecknMessage, OrderStatus
 from contracts.compute_energy.vocab import FlexibilityAction, GridStressEvent, OrderLine
 from contracts.events import (
     FlexibilityVerified,
+    IntervalDelivery,
+    MeterDayClosed,
     MeterReadingRecorded,
     SiteDelta,
+    Verdict,
 )
 from contracts.topics import VERIFICATIONS
 from services.common.beckn import order_of
 from services.common.codec import envelope
 from services.common.ids import stable_id
 from services.common.runner import Inbound, Out, ignore
-from services.metering_validator.domain import Metered, measure, verdict
+from services.metering_validator.baselines import (
+    Baseline,
+    BaselineRefused,
+    History,
+    Method,
+    Programme,
+    accuracy,
+    history_baseline,
+    nominated_baseline,
+)
+from services.metering_validator.domain import measure, nominated_kw, verdict
+from services.metering_validator.holidays import ENGLAND_AND_WALES
+from services.metering_validator.periods import (
+    Meter,
+    check_interval,
+    periods_within,
+    split_days,
+)
 
 SOURCE = "metering-validator"
+
+
+@dataclass(frozen=True)
+class ValidatorConfig:
+    """Measurement rules: a programme per grid zone (else `default`), the calendar, the assets."""
+
+    default: Programme = field(default_factory=Programme)
+    programmes: Mapping[str, Programme] = field(default_factory=dict)
+    holidays: frozenset[date] = ENGLAND_AND_WALES
+    battery_sites: frozenset[str] = frozenset()
+    outage_days: Mapping[str, frozenset[date]] = field(default_factory=dict)
+    interval_minutes: int = 30
+
+    def __post_init__(self) -> None:
+        check_interval(self.interval_minutes)
+
+    def programme(self, zone: str) -> Programme:
+        return self.programmes.get(zone, self.default)
 
 
 @dataclass(frozen=True)
@@ -33,48 +73,132 @@ class PendingEvent:
 
 @dataclass
 class ValidatorState:
+    config: ValidatorConfig = field(default_factory=ValidatorConfig)
     lines: dict[str, tuple[OrderLine, ...]] = field(default_factory=dict)
     events: dict[str, PendingEvent] = field(default_factory=dict)
     receiving: dict[str, set[str]] = field(default_factory=dict)
-    readings: dict[str, dict[datetime, Metered]] = field(default_factory=dict)
-    metered_until: dict[str, datetime] = field(default_factory=dict)
+    meters: dict[str, Meter] = field(default_factory=dict)
+    metered_until: dict[str, float] = field(default_factory=dict)
+    event_days: dict[str, set[date]] = field(default_factory=dict)
     verified: set[str] = field(default_factory=set)
+    next_end: float = math.inf
+    """Earliest end (epoch s) of an event not yet verified: readings before it verify nothing."""
 
     def all_lines(self) -> list[OrderLine]:
         return [line for ls in self.lines.values() for line in ls]
 
+    def meter(self, site_id: str) -> Meter:
+        m = self.meters.get(site_id)
+        if m is None:
+            m = self.meters[site_id] = Meter(self.config.interval_minutes)
+        return m
+
+    def mark_event_days(self, site_id: str, start: datetime, end: datetime) -> None:
+        self.event_days.setdefault(site_id, set()).update(split_days(start, end))
+
 
 def _ready(st: ValidatorState, p: PendingEvent) -> bool:
     sites = {p.site_id, *st.receiving.get(p.event.event_id, set())}
-    return all(st.metered_until.get(s, p.event.start) >= p.event.end for s in sites)
+    end = p.event.end.timestamp()
+    return all(st.metered_until.get(s, -math.inf) >= end for s in sites)
+
+
+def _baseline(st: ValidatorState, site: str, periods: Sequence[datetime],
+              prog: Programme) -> Baseline:
+    meter = st.meter(site)
+    if prog.method == Method.NOMINATED:
+        lines = st.all_lines()
+        return nominated_baseline(meter, periods, lambda t: nominated_kw(lines, site, t), prog)
+    return history_baseline(meter, periods, prog, _history(st, site),
+                            battery=site in st.config.battery_sites)
+
+
+def _history(st: ValidatorState, site: str) -> History:
+    return History(st.config.holidays, frozenset(st.event_days.get(site, set())),
+                   st.config.outage_days.get(site, frozenset()))
+
+
+def verify_event(st: ValidatorState, p: PendingEvent) -> FlexibilityVerified:
+    """The event's measurement at the stressed site and at each accepted receiving site."""
+    ev = p.event
+    prog = st.config.programme(ev.grid_zone)
+    periods = periods_within(ev.start, ev.end, st.config.interval_minutes)
+    reasons: list[str] = []
+    common = {"event_id": ev.event_id, "order_id": p.order_id,
+              "transaction_id": p.transaction_id, "site_id": p.site_id, "start": ev.start,
+              "end": ev.end, "requested_kw": ev.requested_reduction_kw,
+              "baseline_method": prog.method.value}
+    try:
+        base = _baseline(st, p.site_id, periods, prog)
+    except BaselineRefused as exc:
+        return FlexibilityVerified(
+            **common, baseline_kw=0.0, metered_kw=0.0, delivered_kw=0.0, delivered_kwh=0.0,
+            delivered_pct=0.0, verdict=Verdict.FAILED, net_system_kw=0.0, baseline_refused=True,
+            reasons=(f"baseline refused: {exc}",))
+    here = measure(st.meter(p.site_id), periods, base)
+    pct, v = verdict(here.delivered_kw, ev.requested_reduction_kw)
+    reasons.extend(base.notes)
+    if here.missing:
+        reasons.append(f"{here.missing} of {len(periods)} periods without complete readings: "
+                       "no delivery credited for them")
+    rrmse = None
+    tested = 0
+    if prog.method != Method.NOMINATED:
+        rrmse, tested = accuracy(st.meter(p.site_id), periods, prog, _history(st, p.site_id),
+                                 base.days, battery=p.site_id in st.config.battery_sites)
+        if rrmse is None:
+            reasons.append("baseline accuracy unknown: no test day had enough history")
+        elif rrmse > prog.rrmse_flag:
+            reasons.append(f"baseline RRMSE {rrmse:.1%} on non-event days > "
+                           f"{prog.rrmse_flag:.0%}")
+    deltas = []
+    increase_kwh = 0.0
+    for s in sorted(st.receiving.get(ev.event_id, set())):
+        try:
+            rb = _baseline(st, s, periods, prog)
+        except BaselineRefused as exc:
+            reasons.append(f"receiving site {s}: baseline refused ({exc}); its increase is not "
+                           "netted off")
+            continue
+        r = measure(st.meter(s), periods, rb)
+        increase_kwh += r.increase_kwh
+        deltas.append(SiteDelta(site_id=s, baseline_kw=round(r.baseline_kw, 6),
+                                metered_kw=round(r.metered_kw, 6),
+                                increase_kwh=round(r.increase_kwh, 6), baseline_days=rb.days))
+    hours = len(periods) * st.config.interval_minutes / 60
+    net_kwh = here.delivered_kwh - increase_kwh
+    return FlexibilityVerified(
+        **common, baseline_kw=round(here.baseline_kw, 6), metered_kw=round(here.metered_kw, 6),
+        delivered_kw=round(here.delivered_kw, 6), delivered_kwh=round(here.delivered_kwh, 6),
+        delivered_pct=round(pct, 3), verdict=v, receiving=tuple(deltas),
+        net_system_kw=round(net_kwh / hours, 6) if hours else 0.0,
+        net_system_kwh=round(net_kwh, 6), baseline_days=base.days,
+        adjustment_kwh=round(base.adjustment_kwh, 6),
+        rrmse_pct=None if rrmse is None else round(100 * rrmse, 3), accuracy_days=tested,
+        accuracy_flagged=rrmse is not None and rrmse > prog.rrmse_flag,
+        pre_event_uplift_pct=None if base.uplift is None else round(100 * base.uplift, 3),
+        gaming_suspected=base.gaming, missing_intervals=here.missing,
+        intervals=tuple(IntervalDelivery(
+            start=i.start, end=i.end, baseline_kwh=round(i.baseline_kwh, 6),
+            metered_kwh=None if i.metered_kwh is None else round(i.metered_kwh, 6),
+            delivered_kwh=round(i.delivered_kwh, 6)) for i in here.intervals),
+        reasons=tuple(reasons))
 
 
 def _verify(st: ValidatorState) -> list[Out]:
     outs = []
+    next_end = math.inf
     for key, p in sorted(st.events.items()):
-        if key in st.verified or not _ready(st, p):
+        if key in st.verified:
+            continue
+        if not _ready(st, p):
+            next_end = min(next_end, p.event.end.timestamp())
             continue
         st.verified.add(key)
-        ev = p.event
-        lines = st.all_lines()
-        here = measure(lines, p.site_id, st.readings.get(p.site_id, {}), ev.start, ev.end)
-        delivered_kw = here.baseline_kw - here.metered_kw
-        pct, v = verdict(delivered_kw, ev.requested_reduction_kw)
-        deltas = []
-        for s in sorted(st.receiving.get(ev.event_id, set())):
-            r = measure(lines, s, st.readings.get(s, {}), ev.start, ev.end)
-            deltas.append(SiteDelta(site_id=s, baseline_kw=round(r.baseline_kw, 6),
-                                    metered_kw=round(r.metered_kw, 6)))
-        increase = sum(d.metered_kw - d.baseline_kw for d in deltas)
-        out = FlexibilityVerified(
-            event_id=ev.event_id, order_id=p.order_id, transaction_id=p.transaction_id,
-            site_id=p.site_id, start=ev.start, end=ev.end,
-            requested_kw=ev.requested_reduction_kw, baseline_kw=round(here.baseline_kw, 6),
-            metered_kw=round(here.metered_kw, 6), delivered_kw=round(delivered_kw, 6),
-            delivered_kwh=round(here.delivered_kwh, 6), delivered_pct=round(pct, 3), verdict=v,
-            receiving=tuple(deltas), net_system_kw=round(delivered_kw - increase, 6))
+        out = verify_event(st, p)
         outs.append(Out(VERIFICATIONS, p.site_id, envelope(
-            out, id=stable_id("verified", key), time=ev.end, source=SOURCE)))
+            out, id=stable_id("verified", key), time=p.event.end, source=SOURCE)))
+    st.next_end = next_end
     return outs
 
 
@@ -88,7 +212,8 @@ def on_order_confirmed(st: ValidatorState, m: Inbound) -> Sequence[Out]:
 
 
 def on_grid_update(st: ValidatorState, m: Inbound) -> Sequence[Out]:
-    """Note stress events (what was instructed) and accepted receiving-site updates."""
+    """Note stress events (what was instructed) and accepted receiving-site updates; the days
+    they touch are event days of those sites, never baseline days."""
     msg: BecknMessage = m.value
     order = order_of(msg)
     a = order.attributes
@@ -96,26 +221,46 @@ def on_grid_update(st: ValidatorState, m: Inbound) -> Sequence[Out]:
         site = order.items[0].attributes.site_id
         st.events[f"{a.event_id}/{site}"] = PendingEvent(a, order.id or "",
                                                          msg.context.transaction_id, site)
+        st.mark_event_days(site, a.start, a.end)
     elif isinstance(a, FlexibilityAction) and a.role == "receiving_site" and a.accepted:
-        st.receiving.setdefault(a.event_id, set()).add(order.items[0].attributes.site_id)
+        site = order.items[0].attributes.site_id
+        st.receiving.setdefault(a.event_id, set()).add(site)
+        for p in st.events.values():
+            if p.event.event_id == a.event_id:
+                st.mark_event_days(site, p.event.start, p.event.end)
     return _verify(st)
 
 
 def on_reading(st: ValidatorState, m: Inbound) -> Sequence[Out]:
-    """Keep the interval; verify any event whose sites are now metered past its end."""
+    """Add the interval to its settlement periods; verify any event now metered past its end."""
     r = m.value.payload
     assert isinstance(r, MeterReadingRecorded)
-    st.readings.setdefault(r.site_id, {})[r.start] = Metered(r.start, r.end, r.import_kwh)
-    if r.end > st.metered_until.get(r.site_id, r.start):
-        st.metered_until[r.site_id] = r.end
-    return _verify(st)
+    end = r.end.timestamp()
+    st.meter(r.site_id).add_seconds(r.start.timestamp(), end, r.import_kwh)
+    if end > st.metered_until.get(r.site_id, -math.inf):
+        st.metered_until[r.site_id] = end
+        if end >= st.next_end:
+            return _verify(st)
+    return []
+
+
+def on_day_closed(st: ValidatorState, m: Inbound) -> Sequence[Out]:
+    """The site's meter has reported its day: what is still missing stays missing."""
+    c = m.value.payload
+    assert isinstance(c, MeterDayClosed)
+    end = c.day_end.timestamp()
+    if end > st.metered_until.get(c.site_id, -math.inf):
+        st.metered_until[c.site_id] = end
+        if end >= st.next_end:
+            return _verify(st)
+    return []
 
 
 HANDLERS = {
     "beckn.on_confirm": on_order_confirmed,
     "beckn.on_update": on_grid_update,
     "metering.reading.recorded": on_reading,
-    "metering.day.closed": ignore,
+    "metering.day.closed": on_day_closed,
     "beckn.on_discover": ignore,
     "beckn.on_select": ignore,
     "beckn.on_init": ignore,

@@ -9,13 +9,15 @@ import pytest
 from contracts.beckn.models import Action, OrderStatus
 from contracts.events import FlexibilityVerified, Verdict
 from contracts.topics import VERIFICATIONS
-from services.metering_validator.domain import Metered, measure, nominated_kw, verdict
+from services.metering_validator.baselines import Baseline, Programme, nominated_baseline
+from services.metering_validator.domain import measure, nominated_kw, verdict
 from services.metering_validator.handlers import (
     ValidatorState,
     on_grid_update,
     on_order_confirmed,
     on_reading,
 )
+from services.metering_validator.periods import Meter, periods_within
 
 from .factories import (
     CAMBRIDGE,
@@ -39,8 +41,17 @@ LINES = [line(CAMBRIDGE, "10:00", "14:00"), line(CAMBRIDGE, "14:00", "16:00"),
          line(MANCHESTER, "14:00", "18:00", job_ids=("batch-b",))]
 
 
-def _metered(start: str, end: str, kwh: float) -> Metered:
-    return Metered(at(start), at(end), kwh)
+def _meter(*readings: tuple[str, str, float]) -> Meter:
+    m = Meter(30)
+    for start, end, kwh in readings:
+        m.add(at(start), at(end), kwh)
+    return m
+
+
+def _nominated(site: str) -> Baseline:
+    periods = periods_within(at("14:00"), at("16:00"))
+    return nominated_baseline(Meter(30), periods, lambda t: nominated_kw(LINES, site, t),
+                              Programme())
 
 
 # ---- domain ------------------------------------------------------------------------------------
@@ -54,34 +65,40 @@ def test_the_nominated_load_is_the_sites_lines_in_force_half_open() -> None:
 
 
 def test_the_seed_event_measures_450_kw_delivered_at_cambridge() -> None:
-    readings = {at(h): _metered(h, e, 750) for h, e in (("14:00", "15:00"), ("15:00", "16:00"))}
+    meter = _meter(("14:00", "15:00", 750), ("15:00", "16:00", 750))
 
-    m = measure(LINES, CAMBRIDGE, readings, at("14:00"), at("16:00"))
+    m = measure(meter, periods_within(at("14:00"), at("16:00")), _nominated(CAMBRIDGE))
 
     assert (m.baseline_kw, m.metered_kw) == (1200, 750)
     assert m.delivered_kwh == 900  # (1200 - 750) kW x 2 h
-    assert m.intervals == 2
+    assert [i.delivered_kwh for i in m.intervals] == [225] * 4  # 600 - 375 kWh per half hour
+    assert m.missing == 0
 
 
-def test_measure_weights_by_time_and_ignores_readings_outside_the_span() -> None:
-    readings = {
-        at("13:30"): _metered("13:30", "14:00", 600),  # before the event
-        at("14:00"): _metered("14:00", "14:30", 300),  # 600 kW for 30 min
-        at("14:30"): _metered("14:30", "16:00", 1350),  # 900 kW for 90 min
-        at("15:45"): _metered("15:45", "16:15", 999),  # runs past the end
-    }
+def test_readings_are_spread_over_periods_pro_rata_and_outside_ones_ignored() -> None:
+    meter = _meter(
+        ("13:30", "14:00", 600),  # before the event
+        ("14:00", "14:30", 300),  # 600 kW for 30 min
+        ("14:30", "16:00", 1350),  # 900 kW for 90 min: 450 kWh in each of three periods
+        ("16:00", "16:15", 999),  # after
+    )
 
-    m = measure(LINES, CAMBRIDGE, readings, at("14:00"), at("16:00"))
+    m = measure(meter, periods_within(at("14:00"), at("16:00")), _nominated(CAMBRIDGE))
 
-    assert m.intervals == 2
+    assert [i.metered_kwh for i in m.intervals] == [300, 450, 450, 450]
     assert m.metered_kw == pytest.approx(825)  # (300 + 1350 kWh) / 2 h
     assert m.delivered_kwh == pytest.approx(750)  # 2400 - 1650 kWh
 
 
-def test_measure_without_readings_is_empty() -> None:
-    m = measure(LINES, CAMBRIDGE, {}, at("14:00"), at("16:00"))
+def test_missing_readings_credit_nothing_and_are_counted() -> None:
+    meter = _meter(("14:00", "14:30", 375), ("15:00", "16:00", 750))  # 14:30-15:00 missing
 
-    assert (m.baseline_kw, m.metered_kw, m.delivered_kwh, m.intervals) == (0, 0, 0, 0)
+    m = measure(meter, periods_within(at("14:00"), at("16:00")), _nominated(CAMBRIDGE))
+
+    assert m.missing == 1
+    assert [i.metered_kwh for i in m.intervals] == [375, None, 375, 375]
+    assert m.delivered_kwh == 675  # 3 x (600 - 375); the missing half hour credits 0
+    assert m.metered_kw == 750  # over the 1.5 metered hours
 
 
 @pytest.mark.parametrize(("delivered", "requested", "pct", "expected"), [
