@@ -3,7 +3,6 @@ idempotently; refusals with reasons; dry run; settings."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -199,8 +198,8 @@ def test_a_job_command_without_a_job_is_refused() -> None:
 
 def test_replayed_records_rebuild_state_without_actuating() -> None:
     agent = Agent()
-    agent.send(dataclasses.replace(issued(command(1, CommandAction.PAUSE_JOB, "14:00", "16:00")),
-                                   replay=True))
+    agent.send(issued(command(1, CommandAction.PAUSE_JOB, "14:00", "16:00"))._replace(
+        replay=True))
     assert agent.act.log == []
     agent.send(inbound(tick("16:00")))
     assert [r.operation.kind for r in agent.act.log] == [OpKind.RESUME]
