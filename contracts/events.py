@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
@@ -364,7 +364,8 @@ class EventSettlement(Frozen):
 
 
 class IntervalSettlement(Frozen):
-    """One settlement interval of a site (order_id None) or of one order at that site."""
+    """One settlement interval of a site (order_id None) or of one order at that site: a row
+    view of `SiteDaySettled` (see `SiteDaySettled.rows`), not sent on its own."""
 
     start: AwareDatetime
     end: AwareDatetime
@@ -385,9 +386,33 @@ class IntervalSettlement(Frozen):
     metered_hours: float = 0.0
 
 
+Column = tuple[float, ...]
+
+
+class IntervalSeries(Frozen):
+    """Per-interval figures of a site (order_id None) or of one order's share of it, as
+    columns: entry k is the interval starting day_start + k x interval_minutes. Marginal
+    columns only when a marginal factor was in force in every interval; load, battery and
+    metered hours only for the site."""
+
+    order_id: str | None = None
+    energy_kwh: Column
+    baseline_kwh: Column
+    cost_gbp: Column
+    baseline_cost_gbp: Column
+    carbon_kg: Column
+    baseline_carbon_kg: Column
+    marginal_carbon_kg: Column | None = None
+    baseline_marginal_carbon_kg: Column | None = None
+    load_kwh: Column = ()
+    battery_discharge_kwh: Column = ()
+    metered_hours: Column = ()
+
+
 class SiteDaySettled(Event):
-    """A site's settled day interval by interval (site rows, then each order's rows); published
-    on the statements topic before the day's statement."""
+    """A site's settled day interval by interval; published on the statements topic before the
+    day's statement. `orders` (each order's share) only when the site has several orders: a
+    single order's intervals are the site's."""
 
     TYPE: ClassVar[str] = "settlement.site.settled"
     day_start: AwareDatetime
@@ -395,8 +420,52 @@ class SiteDaySettled(Event):
     site_id: str
     zone: str
     interval_minutes: int = Field(ge=1, le=1440)
-    intervals: tuple[IntervalSettlement, ...]
-    order_intervals: tuple[IntervalSettlement, ...] = ()
+    price_gbp_per_kwh: Column
+    carbon_g_per_kwh: Column
+    marginal_carbon_g_per_kwh: Column | None = None
+    site: IntervalSeries
+    orders: tuple[IntervalSeries, ...] = ()
+
+    @model_validator(mode="after")
+    def _columns_cover_the_day(self) -> SiteDaySettled:
+        n = (self.day_end - self.day_start) / timedelta(minutes=self.interval_minutes)
+        for name, col in (("price_gbp_per_kwh", self.price_gbp_per_kwh),
+                          ("carbon_g_per_kwh", self.carbon_g_per_kwh),
+                          ("site.energy_kwh", self.site.energy_kwh),
+                          *((f"orders.{o.order_id}.energy_kwh", o.energy_kwh)
+                            for o in self.orders)):
+            if len(col) != n:
+                raise ValueError(f"{name} has {len(col)} intervals, the day has {n:g}")
+        return self
+
+    def rows(self, order_id: str | None = None) -> list[IntervalSettlement]:
+        """The intervals of the site, or of one of its orders, as rows."""
+        s = self.site if order_id is None or not self.orders else next(
+            (o for o in self.orders if o.order_id == order_id), None)
+        if s is None:
+            return []
+        step = timedelta(minutes=self.interval_minutes)
+        site = self.site
+        out = []
+        for k, e in enumerate(s.energy_kwh):
+            t = self.day_start + k * step
+            out.append(IntervalSettlement(
+                start=t, end=t + step, order_id=order_id, energy_kwh=e,
+                load_kwh=site.load_kwh[k] if s is site and site.load_kwh else 0.0,
+                battery_discharge_kwh=(site.battery_discharge_kwh[k]
+                                       if s is site and site.battery_discharge_kwh else 0.0),
+                baseline_kwh=s.baseline_kwh[k], price_gbp_per_kwh=self.price_gbp_per_kwh[k],
+                carbon_g_per_kwh=self.carbon_g_per_kwh[k],
+                marginal_carbon_g_per_kwh=(None if self.marginal_carbon_g_per_kwh is None
+                                           else self.marginal_carbon_g_per_kwh[k]),
+                cost_gbp=s.cost_gbp[k], baseline_cost_gbp=s.baseline_cost_gbp[k],
+                carbon_kg=s.carbon_kg[k], baseline_carbon_kg=s.baseline_carbon_kg[k],
+                marginal_carbon_kg=(None if s.marginal_carbon_kg is None
+                                    else s.marginal_carbon_kg[k]),
+                baseline_marginal_carbon_kg=(None if s.baseline_marginal_carbon_kg is None
+                                             else s.baseline_marginal_carbon_kg[k]),
+                metered_hours=site.metered_hours[k] if s is site and site.metered_hours else 0.0))
+        return out
 
 
 class SettlementStatementIssued(Event):

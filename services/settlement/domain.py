@@ -37,7 +37,7 @@ from contracts.envelope import Frozen
 from contracts.events import (
     EventSettlement,
     FlexibilityVerified,
-    IntervalSettlement,
+    IntervalSeries,
     ItemSettlement,
     MeterReadingRecorded,
     OrderSettlement,
@@ -318,19 +318,37 @@ class _Sum:
             self.bm += b * p.marginal[i] / 1000
 
 
-def _interval(p: _Prices, t: datetime, step: timedelta, i: int, e: float, b: float,
-              order_id: str | None = None, load: float = 0.0, batt: float = 0.0,
-              hours: float = 0.0) -> IntervalSettlement:
-    mg = None if p.marginal is None else p.marginal[i]
-    return IntervalSettlement(
-        start=t, end=t + step, order_id=order_id, energy_kwh=_r(e), load_kwh=_r(load),
-        battery_discharge_kwh=_r(batt), baseline_kwh=_r(b), price_gbp_per_kwh=p.price[i],
-        carbon_g_per_kwh=p.co2[i], marginal_carbon_g_per_kwh=mg, cost_gbp=_r(e * p.price[i]),
-        baseline_cost_gbp=_r(b * p.price[i]), carbon_kg=_r(e * p.co2[i] / 1000),
-        baseline_carbon_kg=_r(b * p.co2[i] / 1000),
-        marginal_carbon_kg=None if mg is None else _r(e * mg / 1000),
-        baseline_marginal_carbon_kg=None if mg is None else _r(b * mg / 1000),
-        metered_hours=_r(hours))
+def _col(xs: Iterable[float]) -> tuple[float, ...]:
+    return tuple(round(x, 6) for x in xs)
+
+
+def _series(p: _Prices, e: Sequence[float], b: Sequence[float], order_id: str | None = None,
+            m: _Metered | None = None) -> IntervalSeries:
+    pr, g, mg = p.price, p.co2, p.marginal
+    return IntervalSeries(
+        order_id=order_id, energy_kwh=_col(e), baseline_kwh=_col(b),
+        cost_gbp=_col(x * y for x, y in zip(e, pr, strict=True)),
+        baseline_cost_gbp=_col(x * y for x, y in zip(b, pr, strict=True)),
+        carbon_kg=_col(x * y / 1000 for x, y in zip(e, g, strict=True)),
+        baseline_carbon_kg=_col(x * y / 1000 for x, y in zip(b, g, strict=True)),
+        marginal_carbon_kg=None if mg is None else _col(
+            x * y / 1000 for x, y in zip(e, mg, strict=True)),
+        baseline_marginal_carbon_kg=None if mg is None else _col(
+            x * y / 1000 for x, y in zip(b, mg, strict=True)),
+        load_kwh=_col(m.load) if m else (), battery_discharge_kwh=_col(m.batt) if m else (),
+        metered_hours=_col(m.hours) if m else ())
+
+
+def _totals(p: _Prices, e: Sequence[float], b: Sequence[float]) -> _Sum:
+    s = _Sum(e=sum(e), be=sum(b))
+    s.c = sum(x * y for x, y in zip(e, p.price, strict=True))
+    s.bc = sum(x * y for x, y in zip(b, p.price, strict=True))
+    s.k = sum(x * y for x, y in zip(e, p.co2, strict=True)) / 1000
+    s.bk = sum(x * y for x, y in zip(b, p.co2, strict=True)) / 1000
+    if p.marginal is not None:
+        s.m = sum(x * y for x, y in zip(e, p.marginal, strict=True)) / 1000
+        s.bm = sum(x * y for x, y in zip(b, p.marginal, strict=True)) / 1000
+    return s
 
 
 def _shares(weights: Mapping[str, float], fallback: Mapping[str, float]) -> dict[str, float]:
@@ -426,38 +444,38 @@ def settle_day(inputs: SettlementInputs) -> DaySettlement:
                     base[o.order_id][k] += kwh
         day_base = {oid: sum(b) for oid, b in base.items()}
 
-        site_sum = _Sum()
-        rows = []
-        order_sum = {o.order_id: _Sum() for o in site_orders}
-        order_rows: list[IntervalSettlement] = []
-        order_charge = {o.order_id: [0.0, 0.0, 0.0, 0.0] for o in site_orders}  # kWh, £, kg, out
-        item_sum = {key: _Sum() for key in item_prof}
-        for k, t in enumerate(times):
-            b_site = sum(base[oid][k] for oid in base)
-            site_sum.add(p, k, m.imp[k], b_site)
-            rows.append(_interval(p, t, step, k, m.imp[k], b_site, None, m.load[k], m.batt[k],
-                                  m.hours[k]))
-            shares = _shares({oid: base[oid][k] for oid in base}, day_base)
-            for o in site_orders:
-                w = shares[o.order_id]
-                e_o, b_o = m.imp[k] * w, base[o.order_id][k]
-                order_sum[o.order_id].add(p, k, e_o, b_o)
-                if len(site_orders) > 1:
-                    order_rows.append(_interval(p, t, step, k, e_o, b_o, o.order_id))
-                ch = m.charge[k] * w
-                acc = order_charge[o.order_id]
-                acc[0] += ch
-                acc[1] += ch * p.price[k]
-                acc[2] += ch * p.co2[k] / 1000
-                acc[3] += m.discharge[k] * w
-                if b_o > 0:
-                    for it in o.items:
-                        b_i = item_prof[(o.order_id, it.item_id)].get(k, 0.0)
-                        if b_i > 0:
-                            item_sum[(o.order_id, it.item_id)].add(p, k, e_o * b_i / b_o, b_i)
+        b_site = [sum(col) for col in zip(*base.values(), strict=True)]
+        site_sum = _totals(p, m.imp, b_site)
+        site_series = _series(p, m.imp, b_site, None, m)
         if len(site_orders) == 1:
-            order_rows = [r.model_copy(update={"order_id": site_orders[0].order_id})
-                          for r in rows]
+            (oid,) = base
+            order_e, weights = {oid: m.imp}, {oid: [1.0] * n}
+        else:
+            weights = {oid: [0.0] * n for oid in base}
+            for k in range(n):
+                shares = _shares({oid: base[oid][k] for oid in base}, day_base)
+                for oid, w in shares.items():
+                    weights[oid][k] = w
+            order_e = {oid: [x * w for x, w in zip(m.imp, weights[oid], strict=True)]
+                       for oid in base}
+        order_sum = {oid: _totals(p, order_e[oid], base[oid]) for oid in base}
+        order_series = [] if len(site_orders) == 1 else [
+            _series(p, order_e[o.order_id], base[o.order_id], o.order_id) for o in site_orders]
+        order_charge = {}  # kWh, £, kg charged; kWh discharged
+        for oid, w in weights.items():
+            ch = [c * x for c, x in zip(m.charge, w, strict=True)]
+            order_charge[oid] = [
+                sum(ch), sum(c * y for c, y in zip(ch, p.price, strict=True)),
+                sum(c * y for c, y in zip(ch, p.co2, strict=True)) / 1000,
+                sum(d * x for d, x in zip(m.discharge, w, strict=True))]
+        item_sum = {key: _Sum() for key in item_prof}
+        for o in site_orders:
+            e_o, b_o = order_e[o.order_id], base[o.order_id]
+            for it in o.items:
+                acc = item_sum[(o.order_id, it.item_id)]
+                for k, b_i in item_prof[(o.order_id, it.item_id)].items():
+                    if b_i > 0:
+                        acc.add(p, k, e_o[k] * b_i / b_o[k], b_i)
 
         charged, discharged = sum(m.charge), sum(m.discharge)
         recharge_cost = sum(c * pr for c, pr in zip(m.charge, p.price, strict=True))
@@ -476,7 +494,7 @@ def settle_day(inputs: SettlementInputs) -> DaySettlement:
             site_id=site_id, zone=zone, energy_kwh=_r(site_sum.e), cost_gbp=_r(site_sum.c),
             carbon_kg=_r(site_sum.k), baseline_energy_kwh=_r(site_sum.be),
             baseline_cost_gbp=_r(site_sum.bc), baseline_carbon_kg=_r(site_sum.bk),
-            load_kw_before_event=_r(_mean(sum(rows[k].baseline_kwh for k in span), span_h)),
+            load_kw_before_event=_r(_mean(sum(b_site[k] for k in span), span_h)),
             load_kw_after_event=_r(_mean(sum(m.load[k] for k in span), met_h)),
             import_kw_after_event=_r(_mean(sum(m.imp[k] for k in span), met_h)),
             missing_readings=missing, load_kwh=_r(sum(m.load)),
@@ -489,8 +507,10 @@ def settle_day(inputs: SettlementInputs) -> DaySettlement:
             battery_losses_carbon_kg=_r(recharge_co2 * loss_share)))
         days.append(SiteDaySettled(
             day_start=start, day_end=end, site_id=site_id, zone=zone,
-            interval_minutes=cfg.interval_minutes, intervals=tuple(rows),
-            order_intervals=tuple(order_rows)))
+            interval_minutes=cfg.interval_minutes, price_gbp_per_kwh=tuple(p.price),
+            carbon_g_per_kwh=tuple(p.co2),
+            marginal_carbon_g_per_kwh=None if p.marginal is None else tuple(p.marginal),
+            site=site_series, orders=tuple(order_series)))
         for o in site_orders:
             orders.append(_order(o, order_sum[o.order_id], item_sum, order_charge[o.order_id],
                                  events, marginal, start, end))

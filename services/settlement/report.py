@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from contracts.events import (
-    IntervalSettlement,
     OrderSettlement,
     SettlementStatementIssued,
     SiteDaySettled,
@@ -87,12 +86,13 @@ def energy_rows(day: SettledDay, order_id: str | None = None) -> list[dict[str, 
     """One row per site and interval (order_id set: that order's share of its site)."""
     rows = []
     for sd in day.sites:
-        ivs: Sequence[IntervalSettlement] = (
-            sd.intervals if order_id is None
-            else [i for i in sd.order_intervals if i.order_id == order_id])
+        if order_id is not None and not any(
+                o.site_id == sd.site_id and o.order_id == order_id for o in day.statement.orders):
+            continue
+        ivs = sd.rows(order_id)
         for i in ivs:
             rows.append({
-                "site_id": sd.site_id, "zone": sd.zone, "order_id": i.order_id or "",
+                "site_id": sd.site_id, "zone": sd.zone, "order_id": i.order_id or order_id or "",
                 "start": _iso(i.start), "end": _iso(i.end), "metered_hours": i.metered_hours,
                 "import_kwh": i.energy_kwh, "load_kwh": i.load_kwh,
                 "battery_discharge_kwh": i.battery_discharge_kwh, "baseline_kwh": i.baseline_kwh,
@@ -258,18 +258,19 @@ def charts(day: SettledDay) -> dict[str, str]:
     n = len(day.sites)
     fig, axes = plt.subplots(n, 1, figsize=(10, 2.8 * n), sharex=True, squeeze=False)
     for ax, sd in zip(axes[:, 0], day.sites, strict=True):
-        t = [i.start for i in sd.intervals] + [sd.intervals[-1].end]
-        h = [(i.end - i.start).total_seconds() / 3600 for i in sd.intervals]
+        rows = sd.rows()
+        t = [i.start for i in rows] + [rows[-1].end]
+        h = [(i.end - i.start).total_seconds() / 3600 for i in rows]
 
         def kw(vals: Sequence[float], h: Sequence[float] = h) -> list[float]:
             per = [v / x for v, x in zip(vals, h, strict=True)]
             return [*per, per[-1]]
 
-        ax.step(t, kw([i.baseline_kwh for i in sd.intervals]), where="post", color="grey",
+        ax.step(t, kw([i.baseline_kwh for i in rows]), where="post", color="grey",
                 linestyle="--", label="baseline (nominated, no flex)")
-        ax.step(t, kw([i.load_kwh for i in sd.intervals]), where="post", color="tab:blue",
+        ax.step(t, kw([i.load_kwh for i in rows]), where="post", color="tab:blue",
                 label="metered facility load")
-        ax.step(t, kw([i.energy_kwh for i in sd.intervals]), where="post", color="tab:orange",
+        ax.step(t, kw([i.energy_kwh for i in rows]), where="post", color="tab:orange",
                 label="metered grid import")
         for s, e, eid in _event_spans(st, None):
             ax.axvspan(s, e, color="tab:red", alpha=0.12, label=f"event {eid}")
@@ -285,15 +286,16 @@ def charts(day: SettledDay) -> dict[str, str]:
     fig, axes = plt.subplots(len(zones), 1, figsize=(10, 2.4 * len(zones)), sharex=True,
                              squeeze=False)
     for ax, (zone, sd) in zip(axes[:, 0], sorted(zones.items()), strict=True):
-        t = [i.start for i in sd.intervals] + [sd.intervals[-1].end]
-        price = [i.price_gbp_per_kwh for i in sd.intervals]
-        co2 = [i.carbon_g_per_kwh for i in sd.intervals]
+        rows = sd.rows()
+        t = [i.start for i in rows] + [rows[-1].end]
+        price = [i.price_gbp_per_kwh for i in rows]
+        co2 = [i.carbon_g_per_kwh for i in rows]
         ax.step(t, [*price, price[-1]], where="post", color="tab:green", label="price £/kWh")
         ax.set_ylabel("£/kWh", color="tab:green")
         ax2 = ax.twinx()
         ax2.step(t, [*co2, co2[-1]], where="post", color="tab:purple",
                  label="intensity gCO2/kWh (location)")
-        marg = [i.marginal_carbon_g_per_kwh for i in sd.intervals]
+        marg = [i.marginal_carbon_g_per_kwh for i in rows]
         if all(m is not None for m in marg):
             ax2.step(t, [*marg, marg[-1]], where="post", color="tab:purple", linestyle=":",
                      label="marginal gCO2/kWh")
@@ -384,7 +386,8 @@ def render_html(day: SettledDay) -> str:
             + _table(items, list(items[0]) if items else [])
             + "</details>")
     energy = "".join(
-        f"<details><summary>{html.escape(sd.site_id)}: {len(sd.intervals)} intervals</summary>"
+        f"<details><summary>{html.escape(sd.site_id)}: {len(sd.site.energy_kwh)} intervals"
+        "</summary>"
         + _table(energy_rows(SettledDay(st, (sd,))), ENERGY_LOG_COLUMNS) + "</details>"
         for sd in day.sites)
     return f"""<!doctype html>

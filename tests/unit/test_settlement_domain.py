@@ -252,8 +252,9 @@ def test_manchester_settles_to_the_seed_figures(seed_day: DaySettlement) -> None
 def test_each_interval_is_priced_with_the_signal_in_force(seed_day: DaySettlement) -> None:
     cam_day, man_day = seed_day.sites
 
-    assert len(cam_day.intervals) == 48
-    i = cam_day.intervals[28]  # 14:00-14:30, half of the 14:00 hourly reading
+    rows = cam_day.rows()
+    assert len(rows) == 48 == len(cam_day.site.energy_kwh)
+    i = rows[28]  # 14:00-14:30, half of the 14:00 hourly reading
     assert (i.start, i.end) == (at("14:00"), at("14:30"))
     assert (i.energy_kwh, i.load_kwh, i.battery_discharge_kwh) == (375, 450, 75)
     assert (i.baseline_kwh, i.price_gbp_per_kwh, i.carbon_g_per_kwh) == (600, 0.132, 134)
@@ -261,11 +262,12 @@ def test_each_interval_is_priced_with_the_signal_in_force(seed_day: DaySettlemen
     assert i.baseline_cost_gbp == pytest.approx(79.2)  # 600 x 0.132
     assert i.carbon_kg == pytest.approx(50.25)  # 375 x 134 g
     assert i.metered_hours == 0.5
-    r = cam_day.intervals[47]  # 23:30-24:00: 200 kW x 10 min of the recharge's second hour
+    r = rows[47]  # 23:30-24:00: 200 kW x 10 min of the recharge's second hour
     assert r.energy_kwh == pytest.approx(400 / 3 / 2)  # half the 23:00 reading (133.33 kWh)
     assert r.baseline_kwh == 0
-    assert [x.order_id for x in cam_day.order_intervals] == [CAMBRIDGE_ORDER] * 48
-    assert sum(x.energy_kwh for x in man_day.intervals) == pytest.approx(5400)
+    assert cam_day.orders == ()  # one order at the site: its intervals are the site's
+    assert cam_day.rows(CAMBRIDGE_ORDER)[28].energy_kwh == 375
+    assert sum(man_day.site.energy_kwh) == pytest.approx(5400)
 
 
 def test_each_order_and_item_gets_its_figures(seed_day: DaySettlement) -> None:
@@ -412,8 +414,11 @@ def test_a_site_with_two_orders_shares_its_import_by_nominated_load() -> None:
     assert (oa.baseline_energy_kwh, ob.baseline_energy_kwh) == (1200, 800)
     assert [i.energy_kwh for i in ob.items] == [500, 600]
     (site_day,) = day.sites
-    assert len(site_day.order_intervals) == 96  # 48 per order
-    assert sum(r.energy_kwh for r in site_day.order_intervals) == pytest.approx(2700)
+    assert [o.order_id for o in site_day.orders] == ["a", "b"]
+    ra, rb = site_day.rows("a"), site_day.rows("b")
+    assert (len(ra), ra[28].energy_kwh, rb[28].energy_kwh) == (48, 375, 125)  # 500 kWh 3:1
+    assert rb[44].energy_kwh == pytest.approx(20)  # 22:00-22:30: 50 kWh x 40%
+    assert sum(r.energy_kwh for r in ra + rb) == pytest.approx(2700)
 
 
 def test_a_reading_straddling_two_prices_is_split_pro_rata() -> None:
@@ -488,5 +493,5 @@ def test_a_clock_change_day_of_25_hours_settles_50_intervals() -> None:
     day = settle_day(SettlementInputs(day_start=at("00:00"), day_end=at("00:00") + timedelta(
         hours=25), orders=(o,), signals=signals, readings=readings))
 
-    assert len(day.sites[0].intervals) == 50
+    assert len(day.sites[0].rows()) == 50
     assert day.statement.actual_cost_gbp == pytest.approx(20)
