@@ -45,6 +45,7 @@ bench: venv
 	if [[ -f bench/planner_scale.py ]]; then $(VENV_PY) bench/planner_scale.py; fi
 	$(VENV_PY) bench/evaluate.py
 	$(VENV_PY) bench/settlement_scale.py
+	$(VENV_PY) bench/shift_policy.py
 
 # Regenerate the exported JSON Schemas, JSON-LD checks and topic catalogue after a model change.
 contracts: venv

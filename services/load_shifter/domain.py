@@ -38,7 +38,7 @@ def peak_draw(site_id: str, s: datetime, e: datetime, placements: Iterable[Place
         sign = {CommandAction.START_JOB: 1.0, CommandAction.PAUSE_JOB: -1.0}.get(c.action)
         if sign is not None:
             deltas += [(max(c.start, s), sign * c.power_kw), (c.end, -sign * c.power_kw)]
-    deltas.sort(key=lambda d: (d[0], d[1]))  # at one instant, ends before starts
+    deltas.sort()
     load = peak = 0.0
     i = 0
     while i < len(deltas):

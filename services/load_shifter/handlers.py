@@ -91,12 +91,15 @@ class ShifterState:
     granted_kw: dict[str, float] = field(default_factory=dict)
     soc_kwh: dict[str, float] = field(default_factory=dict)
     commands: dict[str, SiteCommandIssued] = field(default_factory=dict)
+    by_site: dict[str, dict[str, PlacementScheduled]] = field(default_factory=dict)
+    commands_by_site: dict[str, dict[str, SiteCommandIssued]] = field(default_factory=dict)
+    parts: dict[tuple[str, str], tuple[bool, bool]] = field(default_factory=dict)
     events: dict[str, ActiveEvent] = field(default_factory=dict)
     pending: dict[str, PendingMove] = field(default_factory=dict)
     costs: Costs = field(default_factory=Costs)
 
     def site_commands(self, site_id: str) -> list[SiteCommandIssued]:
-        return [c for c in self.commands.values() if c.site_id == site_id]
+        return list(self.commands_by_site.get(site_id, {}).values())
 
 
 def _key(p: PlacementScheduled) -> str:
@@ -125,6 +128,8 @@ def on_placement_scheduled(st: ShifterState, m: Inbound) -> Sequence[Out]:
     """Know what runs where, under which confirmed order."""
     p = m.value.payload
     st.placements[_key(p)] = p
+    st.by_site.setdefault(p.site_id, {})[_key(p)] = p
+    st.parts[(p.job_id, p.part_id)] = (p.critical, p.migratable)
     return []
 
 
@@ -145,25 +150,28 @@ def _stressed(st: ShifterState, zone: str, s: datetime, e: datetime) -> bool:
 
 
 def site_states(st: ShifterState, ev: StressEvent) -> dict[str, SiteState]:
-    """Every site's live state over the event's span (jobs only where they are needed)."""
+    """Every site's live state over the event's span: jobs and battery of the stressed site;
+    orders and draw of the others (draw only where work could be moved)."""
     s, e = ev.start, ev.end
     lines = [(txn, ln) for txn, ls in st.lines.items() for ln in ls]
-    crit = {(p.job_id, p.part_id): (p.critical, p.migratable) for p in st.placements.values()}
     out = {}
     for site_id, site in st.sites.items():
         cmds = st.site_commands(site_id)
-        places = [p for p in st.placements.values() if p.site_id == site_id]
+        places = list(st.by_site.get(site_id, {}).values())
         cover = domain.order_cover(lines, site_id, s, e, st.granted_kw)
         batt = None
         if site.battery is not None and site_id == ev.site_id:
             batt = domain.battery_state(site.battery, st.soc_kwh.get(site_id, 0.0),
                                         [c for c in cmds if c.action in BATTERY], s, e)
-        jobs = (domain.running_jobs(site_id, s, e, places, cmds, crit)
+        jobs = (domain.running_jobs(site_id, s, e, places, cmds, st.parts)
                 if site_id == ev.site_id else ())
-        out[site_id] = SiteState(
-            site_id, site.zone, jobs, domain.peak_draw(site_id, s, e, places, cmds),
-            None if cover is None else cover.confirmed_kw, batt,
-            site_id != ev.site_id and _stressed(st, site.zone, s, e))
+        stressed = site_id != ev.site_id and _stressed(st, site.zone, s, e)
+        # Only a possible destination needs its draw (its headroom): skip the sweep otherwise.
+        dest = (site_id != ev.site_id and cover is not None and not stressed
+                and site.zone != st.sites[ev.site_id].zone)
+        draw = domain.peak_draw(site_id, s, e, places, cmds) if dest else 0.0
+        out[site_id] = SiteState(site_id, site.zone, jobs, draw,
+                                 None if cover is None else cover.confirmed_kw, batt, stressed)
     return out
 
 
@@ -240,9 +248,12 @@ def _send(commands: Sequence[SiteCommandIssued], at: datetime) -> list[Out]:
 
 def _record(st: ShifterState, commands: Sequence[SiteCommandIssued]) -> None:
     for c in commands:
+        mine = st.commands_by_site.setdefault(c.site_id, {})
         if c.replaces is not None:
             st.commands.pop(c.replaces, None)
+            mine.pop(c.replaces, None)
         st.commands[c.command_id] = c
+        mine[c.command_id] = c
 
 
 def _response(a: ActiveEvent, at: datetime) -> Out:

@@ -227,18 +227,37 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
     asked: dict[str, float] = {}
     ask_to = max(dests, key=lambda d: (d.headroom_kw, d.confirmed_kw or 0.0), default=None)
 
+    dest_ids = [d.site_id for d in dests]
+    after_capacity = costs.migrate_gbp_per_kwh + costs.capacity_request_gbp_per_kwh
+    can_ask = ask_to is not None and after_capacity < costs.pause_gbp_per_kwh
+
     def best(j: RunningJob) -> _Option | None:
-        if j.migratable and dests:
-            fits = [d for d in dests if room[d.site_id] + EPS >= j.power_kw]
-            if fits:
-                d = min(fits, key=lambda d: (room[d.site_id], d.site_id))  # best fit
-                return _Option(StepKind.MIGRATE, costs.migrate_gbp_per_kwh, d.site_id)
-            unit = costs.migrate_gbp_per_kwh + costs.capacity_request_gbp_per_kwh
-            if ask_to is not None and unit < costs.pause_gbp_per_kwh:
-                return _Option(StepKind.MIGRATE_AFTER_CAPACITY, unit, ask_to.site_id)
-        if j.interruptible:
+        """The cheapest way to take this part off the site, given the headroom left."""
+        if j.migratable and dest_ids:
+            fit, fit_room = None, 0.0
+            for d in dest_ids:  # best fit: the smallest headroom that takes the part
+                r = room[d]
+                if r + EPS >= j.power_kw and (fit is None or r < fit_room):
+                    fit, fit_room = d, r
+            if fit is not None:
+                return _Option(StepKind.MIGRATE, costs.migrate_gbp_per_kwh, fit)
+            if can_ask:
+                assert ask_to is not None
+                return _Option(StepKind.MIGRATE_AFTER_CAPACITY, after_capacity, ask_to.site_id)
+        if not j.critical:
             return _Option(StepKind.PAUSE, costs.pause_gbp_per_kwh)
         return None
+
+    widest = max(room.values(), default=0.0)
+
+    def rank_unit(j: RunningJob) -> float:
+        """The part's cheapest option per kWh before any headroom is used (for ordering)."""
+        if j.migratable and dest_ids:
+            if widest + EPS >= j.power_kw:
+                return costs.migrate_gbp_per_kwh
+            if can_ask:
+                return after_capacity
+        return costs.pause_gbp_per_kwh
 
     batt = here.battery
     hours = event.hours
@@ -250,8 +269,8 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
     batt_used = 0.0
 
     # Cheapest relief per kWh first; among equals the larger part (fewer actions).
-    ranked = sorted(candidates, key=lambda c: ((o.unit_gbp if (o := best(c.job)) else 1e9),
-                                               -c.job.power_kw, c.job.job_id, c.job.part_id))
+    ranked = sorted(candidates, key=lambda c: (rank_unit(c.job), -c.job.power_kw,
+                                               c.job.job_id, c.job.part_id))
     chosen: list[_Choice] = []
     overshoot: list[_Candidate] = []
     battery_tried = False
