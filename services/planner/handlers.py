@@ -371,7 +371,10 @@ def on_grid_update(st: PlannerState, m: Inbound) -> Sequence[Out]:
     clock tick, once the load-shifter's moves are known. Answers to the load-shifter's own
     updates are its business."""
     ev = order_of(m.value).attributes
-    if isinstance(ev, GridStressEvent) and ev.event_id not in st.stress:
+    if not isinstance(ev, GridStressEvent):
+        return []
+    known = st.stress.get(ev.event_id)
+    if known is None or ev.end < known.end:  # new, or the same event ended early
         st.stress[ev.event_id] = ev
         st.replan_due = True
     return []
@@ -379,11 +382,15 @@ def on_grid_update(st: PlannerState, m: Inbound) -> Sequence[Out]:
 
 def on_site_command(st: PlannerState, m: Inbound) -> Sequence[Out]:
     """Remember the load-shifter's pauses and moves: they change where work runs, and so the
-    state the next re-plan starts from (battery commands are its own business)."""
+    state the next re-plan starts from (battery commands are its own business). A command that
+    ``replaces`` another supersedes it (an event ended early cuts its pauses and moves short;
+    an empty span cancels)."""
     c = m.value.payload
     assert isinstance(c, SiteCommandIssued)
+    if c.replaces is not None and st.commands.pop(c.replaces, None) is not None:
+        st.replan_due = True
     moves = (CommandAction.PAUSE_JOB, CommandAction.START_JOB)
-    if c.action in moves and c.job_id and c.part_id and c.command_id not in st.commands:
+    if c.action in moves and c.job_id and c.part_id and c.end > c.start:
         st.commands[c.command_id] = Command(c.action.value, c.job_id, c.part_id, c.site_id,
                                             c.start, c.end, c.power_kw)
         st.replan_due = True

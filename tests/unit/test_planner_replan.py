@@ -158,6 +158,29 @@ def test_a_stress_the_load_shifter_covered_with_a_move_changes_nothing() -> None
     assert (result.kept, result.dropped, result.runs, result.unmet_kwh) == (2, (), (), {})
 
 
+def test_an_event_that_ends_early_gives_the_paused_hour_back() -> None:
+    """The stress is cut to 12:00-12:30 and the load-shifter replaces its 12-13 pause with
+    12:00-12:30: at 13:00 j/p has done 800 + 200 kWh (Cambridge 12:30-13:00 ran again), 400
+    kWh are ordered 13-14, so 200 kWh are missing: at Cambridge in 15:00-16:00 (0.105 £/kWh;
+    which half hour, or both at 200 kW, is a tie)."""
+    st = planned()
+    on_grid_update(st, inbound(stress_update(stress("12:00", "13:00"))))
+    first = command(CommandAction.PAUSE_JOB, CAMBRIDGE, "12:00", "13:00")
+    on_site_command(st, inbound(env(first)))
+    on_grid_update(st, inbound(stress_update(stress("12:00", "12:30"))))
+    assert st.stress["s1"].end == at("12:30")
+    cut = first.model_copy(update={"command_id": "c-cut", "end": at("12:30"),
+                                   "replaces": first.command_id})
+    on_site_command(st, inbound(env(cut)))
+    assert list(st.commands) == ["c-cut"]
+
+    (select,) = _sent(on_clock_advanced(st, inbound(tick("13:00"))))
+    lines = [i.attributes for i in select.message.order.items]
+    assert sum(a.energy_kwh for a in lines) == pytest.approx(200)
+    assert all(a.site_id == CAMBRIDGE and at("15:00") <= a.slot_start < a.slot_end <= at("16:00")
+               for a in lines)
+
+
 def test_battery_and_unknown_commands_do_not_trigger_a_replan() -> None:
     st = planned()
     c = SiteCommandIssued(command_id="b", site_id=CAMBRIDGE,
