@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
+    load = os.getloadavg()[0]
     rows = [run(args.sites, 30, args.repeats), run(args.sites, 5, args.repeats)]
     lines = [
         "## Settlement",
@@ -192,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         "by the pure `settle_day` (48 half-hour intervals). Synthetic day as described in the "
         "script's docstring (14 zones, 1-2 orders of 1-3 lines per site, a fifth of the sites "
         "with a verified event, a tenth with a battery); median of "
-        f"{args.repeats} runs; inputs built and validated beforehand (timed separately)."),
+        f"{args.repeats} runs; inputs built and validated beforehand (timed separately). "
+         f"1-minute load average when it started: {load:.1f} (above ~2 means other work was "
+         "running on the 2 cores)."),
         "",
         ("| sites | meter resolution | orders | readings | events | interval figures out "
         "| settle_day median (max) | build inputs | target |"),
