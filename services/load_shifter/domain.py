@@ -9,6 +9,7 @@ its battery's charge follows the initial charge and the battery commands issued.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,45 @@ def peak_draw(site_id: str, s: datetime, e: datetime, placements: Iterable[Place
             i += 1
         peak = max(peak, load)
     return max(0.0, peak)
+
+
+@dataclass(frozen=True)
+class DrawProfile:
+    """A site's facility load as a step function: change instants and the load after each
+    change (at one instant, decreases are applied before increases)."""
+
+    times: tuple[datetime, ...]
+    after: tuple[float, ...]
+
+    def peak(self, s: datetime, e: datetime) -> float:
+        """The highest load over [s, e)."""
+        i = bisect_right(self.times, s)
+        j = bisect_left(self.times, e)
+        at_s = self.after[i - 1] if i else 0.0
+        inside = self.after[i:j]
+        return max(0.0, at_s, *inside) if inside else max(0.0, at_s)
+
+
+def draw_profile(placements: Iterable[PlacementScheduled],
+                 commands: Iterable[SiteCommandIssued]) -> DrawProfile:
+    """The site's load profile from its scheduled parts and its start/pause commands, built
+    once and queried per event (`peak_draw` without the sweep)."""
+    deltas: list[tuple[datetime, float]] = []
+    for p in placements:
+        deltas += [(p.start, p.power_kw), (p.end, -p.power_kw)]
+    for c in commands:
+        sign = {CommandAction.START_JOB: 1.0, CommandAction.PAUSE_JOB: -1.0}.get(c.action)
+        if sign is not None and c.end > c.start:
+            deltas += [(c.start, sign * c.power_kw), (c.end, -sign * c.power_kw)]
+    deltas.sort()
+    times: list[datetime] = []
+    after: list[float] = []
+    load = 0.0
+    for t, d in deltas:
+        load += d
+        times.append(t)
+        after.append(load)
+    return DrawProfile(tuple(times), tuple(after))
 
 
 def running_jobs(site_id: str, s: datetime, e: datetime,

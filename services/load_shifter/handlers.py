@@ -94,6 +94,8 @@ class ShifterState:
     by_site: dict[str, dict[str, PlacementScheduled]] = field(default_factory=dict)
     commands_by_site: dict[str, dict[str, SiteCommandIssued]] = field(default_factory=dict)
     parts: dict[tuple[str, str], tuple[bool, bool]] = field(default_factory=dict)
+    profiles: dict[str, domain.DrawProfile] = field(default_factory=dict)
+    """Each site's load profile, built when first needed and dropped when its inputs change."""
     events: dict[str, ActiveEvent] = field(default_factory=dict)
     pending: dict[str, PendingMove] = field(default_factory=dict)
     costs: Costs = field(default_factory=Costs)
@@ -130,6 +132,7 @@ def on_placement_scheduled(st: ShifterState, m: Inbound) -> Sequence[Out]:
     st.placements[_key(p)] = p
     st.by_site.setdefault(p.site_id, {})[_key(p)] = p
     st.parts[(p.job_id, p.part_id)] = (p.critical, p.migratable)
+    st.profiles.pop(p.site_id, None)
     return []
 
 
@@ -169,7 +172,12 @@ def site_states(st: ShifterState, ev: StressEvent) -> dict[str, SiteState]:
         # Only a possible destination needs its draw (its headroom): skip the sweep otherwise.
         dest = (site_id != ev.site_id and cover is not None and not stressed
                 and site.zone != st.sites[ev.site_id].zone)
-        draw = domain.peak_draw(site_id, s, e, places, cmds) if dest else 0.0
+        draw = 0.0
+        if dest:
+            prof = st.profiles.get(site_id)
+            if prof is None:
+                prof = st.profiles[site_id] = domain.draw_profile(places, cmds)
+            draw = prof.peak(s, e)
         out[site_id] = SiteState(site_id, site.zone, jobs, draw,
                                  None if cover is None else cover.confirmed_kw, batt, stressed)
     return out
@@ -254,6 +262,7 @@ def _record(st: ShifterState, commands: Sequence[SiteCommandIssued]) -> None:
             mine.pop(c.replaces, None)
         st.commands[c.command_id] = c
         mine[c.command_id] = c
+        st.profiles.pop(c.site_id, None)
 
 
 def _response(a: ActiveEvent, at: datetime) -> Out:

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contracts.events import CommandAction, SiteCommandIssued
+from services.load_shifter.domain import draw_profile, peak_draw
 from services.load_shifter.policy import (
     EPS,
     BatteryState,
@@ -19,7 +21,7 @@ from services.load_shifter.policy import (
     decide,
 )
 
-from .factories import CAMBRIDGE, MANCHESTER, STRESS_ID, at
+from .factories import CAMBRIDGE, MANCHESTER, STRESS_ID, at, placement
 
 EVENT = StressEvent(STRESS_ID, CAMBRIDGE, at("14:00"), at("16:00"), 450, 0.03)
 CORE = RunningJob("batch-a", "core", 900, True, False, at("16:00"))
@@ -209,3 +211,27 @@ def test_policy_invariants(case: tuple[StressEvent, dict[str, SiteState], Costs]
     # no part twice
     keyed = [(s.job_id, s.part_id) for s in d.steps if s.job_id]
     assert len(keyed) == len(set(keyed))
+
+
+# ---- the site's draw ------------------------------------------------------------------------
+
+HOURS = st.integers(10, 20).map(lambda h: at(f"{h}:00"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(HOURS, HOURS, st.floats(1, 500)), max_size=12),
+       st.lists(st.tuples(HOURS, HOURS, st.floats(1, 500), st.booleans()), max_size=6),
+       HOURS, HOURS)
+def test_the_cached_draw_profile_agrees_with_the_sweep(
+        parts: list[tuple[datetime, datetime, float]],
+        cmds: list[tuple[datetime, datetime, float, bool]], s: datetime, e: datetime) -> None:
+    places = [placement(f"j{i}", "p", CAMBRIDGE, f"{a.hour}:00", f"{b.hour}:00", kw)
+              for i, (a, b, kw) in enumerate(parts) if a < b]
+    commands = [SiteCommandIssued(command_id=f"c{i}", site_id=CAMBRIDGE, power_kw=kw, start=a,
+                                  end=b, event_id="e", reason="r",
+                                  action=CommandAction.START_JOB if up else CommandAction.PAUSE_JOB)
+                for i, (a, b, kw, up) in enumerate(cmds) if a < b]
+    if s >= e:
+        return
+    assert draw_profile(places, commands).peak(s, e) == pytest.approx(
+        peak_draw(CAMBRIDGE, s, e, places, commands))
