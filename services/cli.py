@@ -12,6 +12,8 @@ from pathlib import Path
 
 from contracts.scenario import load_scenario
 from contracts.topics import COMMANDS, SERVICES, STATEMENTS, dead_letter_topic
+from services.common.keys import add_arguments as keys_arguments
+from services.common.keys import main as keys_main
 from services.common.localkafka import LocalBroker, bootstrap_servers_from_env
 from services.evaluate.run import add_arguments as evaluate_arguments
 from services.evaluate.run import main as evaluate_main
@@ -151,6 +153,9 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="settlement reports (JSON, CSV, HTML) read from Kafka")
     report_cli.add_arguments(rep)
     rep.set_defaults(func=report_cli.main)
+    k = sub.add_parser("keys", help="Beckn signing keys and registry entries")
+    keys_arguments(k)
+    k.set_defaults(func=keys_main)
     return p
 
 

@@ -1,17 +1,52 @@
-"""The small HTTP face of every service: /healthz, /readyz and /metrics."""
+"""The small HTTP face of every service: /healthz, /readyz and /metrics.
+
+Those three read-only endpoints are open; any other route (an endpoint that changes state)
+requires `Authorization: Bearer <http_token>`, and is refused outright when no token is set.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import hmac
+from collections.abc import Awaitable, Callable
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import SecretStr
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPEN_METHODS = frozenset({"GET", "HEAD"})
 
 
-def make_app(name: str, registry: CollectorRegistry, is_ready: Callable[[], bool]) -> FastAPI:
+def _unauthorised(detail: str) -> Response:
+    return JSONResponse({"detail": detail}, status_code=401,
+                        headers={"WWW-Authenticate": 'Bearer realm="degflex"'})
+
+
+def require_token(app: FastAPI, token: SecretStr | None) -> None:
+    """Every request but a GET/HEAD of an open path must carry the bearer token."""
+    expected = token.get_secret_value().encode() if token is not None else None
+
+    @app.middleware("http")
+    async def bearer(request: Request,
+                     call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path in OPEN_PATHS and request.method in OPEN_METHODS:
+            return await call_next(request)
+        if expected is None:
+            return _unauthorised("no http_token is configured: state-changing endpoints are off")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                 expected):
+            return _unauthorised("missing or wrong bearer token")
+        return await call_next(request)
+
+
+def make_app(name: str, registry: CollectorRegistry, is_ready: Callable[[], bool],
+             token: SecretStr | None = None) -> FastAPI:
     app = FastAPI(title=name, docs_url=None, redoc_url=None, openapi_url=None)
+    require_token(app, token)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

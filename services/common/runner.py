@@ -19,10 +19,14 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from contracts.beckn.models import BecknMessage
 from contracts.topics import Topic, dead_letter_topic
-from services.common.codec import DecodeError, Decoded, Message, decode, encode
+from services.common.beckn_auth import beckn_auth
+from services.common.codec import Decoded, DecodeError, Message, decode, encode
+from services.common.kafka_security import kafka_client_kwargs
 from services.common.metrics import StreamMetrics
 from services.common.settings import ServiceSettings
+from services.common.signing import SignatureRejected
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +144,9 @@ class Runner(Generic[S]):
         self._tally: dict[tuple[str, str, str], int] = {}
         self._stopping = asyncio.Event()
         self.ready = False
+        self.auth = beckn_auth(settings, metrics.registry)  # None: Beckn signing is off
+        self._verified_topics = self.auth.topics if self.auth is not None else frozenset()
+        self._signs = self.auth is not None and self.auth.signs
 
     def stop(self) -> None:
         """Finish the current batch, commit, close (SIGTERM lands here)."""
@@ -173,7 +180,8 @@ class Runner(Generic[S]):
         """Every record below `until` on each partition (a group-less reader)."""
         reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
                                   enable_auto_commit=False, auto_offset_reset="earliest",
-                                  client_id=f"{self.settings.service_name}-restore")
+                                  client_id=f"{self.settings.service_name}-restore",
+                                  **kafka_client_kwargs(self.settings))
         await reader.start()
         try:
             tps = list(until)
@@ -216,12 +224,17 @@ class Runner(Generic[S]):
         """Decode and dispatch one record; returns its type and outputs, or a dead letter."""
         topic = rec.topic
         kind = "unknown"
+        beckn_code: str | None = None
         try:
             decoded: Decoded = decode(rec.value)
             kind = decoded.kind
             handler = self.handlers.get(kind)
             if handler is None or kind not in self._allowed.get(topic, frozenset()):
                 raise HandlerRejected("unexpected_type", f"{kind} is not handled on {topic}")
+            if topic in self._verified_topics:  # signed Beckn traffic (beckn_auth.py)
+                assert self.auth is not None and isinstance(decoded.value, BecknMessage)
+                self.auth.verify(rec.value, rec.headers, decoded.value, rec.timestamp,
+                                 self.dedupe.seen(decoded.message_id))
             if self.dedupe.seen(decoded.message_id):
                 self._count(topic, kind, "duplicate")
                 return kind, []
@@ -235,6 +248,8 @@ class Runner(Generic[S]):
             return kind, outs
         except (DecodeError, HandlerRejected) as exc:
             reason, detail = exc.reason, exc.detail
+        except SignatureRejected as exc:  # unsigned, forged, expired or replayed Beckn record
+            reason, detail, beckn_code = exc.reason, exc.detail, exc.code
         except Exception as exc:  # a handler bug must not kill the service; it is dead-lettered
             log.exception("handler failed on %s[%d]@%d", topic, rec.partition, rec.offset)
             reason, detail = "handler_error", f"{type(exc).__name__}: {exc}"[:500]
@@ -250,6 +265,8 @@ class Runner(Generic[S]):
             ("dlq.reason", reason.encode()),
             ("dlq.error", detail.encode("utf-8", "replace")[:2000]),
         ]
+        if beckn_code is not None:
+            headers.append(("dlq.beckn.error.code", beckn_code.encode()))
         return kind, [DeadLetter(rec.key, headers)]
 
     async def _handle_batch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
@@ -273,8 +290,11 @@ class Runner(Generic[S]):
                     if isinstance(out, Out):
                         acked.append(out)
                         name = self.settings.topic(out.topic.name)
+                        value = encode(out.value)
+                        signed = (self.auth.sign(value, out.value) if self._signs  # type: ignore[union-attr]
+                                  and isinstance(out.value, BecknMessage) else None)
                         sends.append(await self._producer.send(
-                            name, encode(out.value), key=out.key.encode()))
+                            name, value, key=out.key.encode(), headers=signed))
                     else:
                         name = self.settings.topic(dead_letter_topic(self.settings.service_name))
                         sends.append(await self._producer.send(
@@ -307,13 +327,14 @@ class Runner(Generic[S]):
         if self._producer is None:
             self._producer = AIOKafkaProducer(
                 bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=True,
-                linger_ms=2, client_id=f"{s.service_name}-producer")
+                linger_ms=2, client_id=f"{s.service_name}-producer",
+                **kafka_client_kwargs(s))
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(
                 bootstrap_servers=s.bootstrap_servers, group_id=s.group,
                 enable_auto_commit=False, auto_offset_reset="earliest",
                 client_id=f"{s.service_name}-consumer", fetch_max_wait_ms=50,
-                max_poll_records=s.max_batch)
+                max_poll_records=s.max_batch, **kafka_client_kwargs(s))
         await self._producer.start()
         try:
             self._consumer.subscribe([s.topic(t.name) for t in self.consumes],

@@ -25,7 +25,8 @@ async def run_service(runner: Runner[Any]) -> None:
     stopping = asyncio.Event()
     http_task = None
     if s.http_port:
-        app = make_app(s.service_name, runner.metrics.registry, lambda: runner.ready)
+        app = make_app(s.service_name, runner.metrics.registry, lambda: runner.ready,
+                       s.http_token)
         http_task = asyncio.create_task(serve(app, s.http_host, s.http_port, stopping))
     try:
         await runner.run()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.common.beckn_auth import BecknAuthSettings
+from services.common.kafka_security import KafkaSecuritySettings
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(BecknAuthSettings, KafkaSecuritySettings):
     """Built once in a service's __main__; refused at start-up when wrong."""
 
     model_config = SettingsConfigDict(env_prefix="DEGFLEX_", frozen=True, extra="ignore",
@@ -24,6 +27,8 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(0, ge=0, le=65535, description="0 disables the HTTP server")
     poll_timeout_ms: int = Field(100, ge=1, le=60_000)
     max_batch: int = Field(1000, ge=1, le=100_000)
+    http_token: SecretStr | None = Field(
+        None, description="bearer token for HTTP endpoints that change state (docs/security.md)")
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

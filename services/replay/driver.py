@@ -48,8 +48,10 @@ from contracts.topics import (
     consumed_by,
     dead_letter_topic,
 )
+from services.common.beckn_auth import BECKN_TOPICS as BECKN_TOPIC_NAMES
 from services.common.codec import encode, envelope
 from services.common.ids import stable_id
+from services.common.keys import service_keys
 from services.replay.domain import jobs_of, sites_of, tick_times
 
 SOURCE = "scenario-replay"
@@ -74,6 +76,12 @@ class ServiceProcs:
               log_dir: Path) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         bap, bpp = sc.participants.bap, sc.participants.bpp
+        # Signed Beckn traffic with keys made for this run; a past day replays in event time,
+        # so context.timestamp is not held against the log time (docs/security.md).
+        registry, keys = service_keys(log_dir.parent / "keys", (bap.id, bap.uri),
+                                      (bpp.id, bpp.uri))
+        signing = {"DEGFLEX_BECKN_REGISTRY_FILE": str(registry),
+                   "DEGFLEX_BECKN_CHECK_MESSAGE_TTL": "false"}
         for name in SERVICES:
             port = free_port()
             inherited = {k: v for k, v in os.environ.items() if not k.startswith("DEGFLEX_")}
@@ -84,7 +92,8 @@ class ServiceProcs:
                    "DEGFLEX_BPP_URI": bpp.uri, "DEGFLEX_BUYER_ID": bap.buyer_id or bap.id,
                    "DEGFLEX_BUYER_NAME": bap.name,
                    "DEGFLEX_CARBON_PRICE_GBP_PER_TONNE": str(sc.carbon_price_gbp_per_tonne),
-                   "DEGFLEX_METER_RESOLUTION_S": str(sc.meter_resolution_minutes * 60)}
+                   "DEGFLEX_METER_RESOLUTION_S": str(sc.meter_resolution_minutes * 60),
+                   **signing, **keys.get(name, {})}
             log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", MODULES[name]], env=env, stdout=log,
@@ -125,6 +134,12 @@ class ServiceProcs:
         return {n: p.returncode for n, p in self.procs.items()}
 
 
+def topic_configs(name: str) -> dict[str, str]:
+    """Beckn topics carry the broker's receive time, which signature checks hold `expires`
+    against (services/common/beckn_auth.py); a sender cannot backdate it."""
+    return {"message.timestamp.type": "LogAppendTime"} if name in BECKN_TOPIC_NAMES else {}
+
+
 async def create_topics(bootstrap: str, prefix: str) -> int:
     """Every catalogue topic and dlq.<service> not there yet; returns how many were created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -133,7 +148,8 @@ async def create_topics(bootstrap: str, prefix: str) -> int:
         existing = set(await admin.list_topics())
         names = [(prefix + t.name, t.partitions) for t in CATALOGUE]
         names += [(prefix + dead_letter_topic(s), 1) for s in SERVICES + OPTIONAL_SERVICES]
-        new = [NewTopic(n, p, 1) for n, p in names if n not in existing]
+        new = [NewTopic(n, p, 1, topic_configs=topic_configs(n[len(prefix):]))
+               for n, p in names if n not in existing]
         if new:
             await admin.create_topics(new)
         return len(new)

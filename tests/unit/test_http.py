@@ -20,3 +20,43 @@ def test_readyz_follows_the_runner_and_metrics_expose_stream_families() -> None:
     body = client.get("/metrics").text
     assert 'stream_messages_consumed_total{outcome="ok",topic="t",type="sim.clock.advanced"} 3.0' in body
     assert "stream_response_seconds" in body
+
+
+def test_state_changing_endpoints_need_the_bearer_token_health_and_metrics_stay_open() -> None:
+    from pydantic import SecretStr
+
+    m = stream_metrics()
+    app = make_app("planner", m.registry, lambda: True, SecretStr("s3cret-token"))
+    changed: list[str] = []
+
+    @app.post("/admin/pause")
+    def pause() -> dict[str, str]:
+        changed.append("paused")
+        return {"status": "paused"}
+
+    client = TestClient(app)
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(path).status_code == 200
+    assert client.post("/admin/pause").status_code == 401
+    assert client.post("/admin/pause").headers["www-authenticate"].startswith("Bearer")
+    assert client.post("/admin/pause", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.post("/admin/pause", headers={"Authorization": "Basic s3cret-token"}
+                       ).status_code == 401
+    assert client.post("/metrics").status_code == 401  # only reads are open
+    assert changed == []
+    ok = client.post("/admin/pause", headers={"Authorization": "Bearer s3cret-token"})
+    assert ok.status_code == 200 and changed == ["paused"]
+
+
+def test_without_a_token_state_changing_endpoints_are_refused() -> None:
+    m = stream_metrics()
+    app = make_app("planner", m.registry, lambda: True)
+
+    @app.post("/admin/pause")
+    def pause() -> dict[str, str]:
+        raise AssertionError("must not run")
+
+    client = TestClient(app)
+    assert client.get("/healthz").status_code == 200
+    r = client.post("/admin/pause", headers={"Authorization": "Bearer anything"})
+    assert r.status_code == 401 and "no http_token" in r.json()["detail"]
