@@ -46,6 +46,7 @@ bench: venv
 	$(VENV_PY) bench/evaluate.py
 	$(VENV_PY) bench/settlement_scale.py
 	$(VENV_PY) bench/shift_policy.py
+	$(VENV_PY) bench/beckn_signing.py
 
 # Regenerate the exported JSON Schemas, JSON-LD checks and topic catalogue after a model change.
 contracts: venv

@@ -79,6 +79,10 @@ def demo(args: argparse.Namespace) -> int:
         with open(out / "beckn-messages.jsonl", "wb") as f:
             for r in beckn:
                 f.write(r.value + b"\n")
+        with open(out / "beckn-signatures.jsonl", "w", encoding="ascii") as f:  # same order
+            for r in beckn:
+                auth = dict(r.headers).get("Authorization", b"").decode("ascii", "replace")
+                f.write(json.dumps({"authorization": auth}) + "\n")
         cmds = asyncio.run(read_topics(bootstrap, [run + COMMANDS.name]))
         dlq = asyncio.run(read_topics(bootstrap, [run + dead_letter_topic(s) for s in SERVICES]))
         summary = summarise(sc, statement, latency_ms(beckn + cmds, run), len(beckn), len(dlq))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -188,7 +189,7 @@ def verify(body: bytes, sig: Signature, public_key_b64: str, now: float,
                                 f"{now:.0f}")
     try:
         raw_sig = base64.b64decode(sig.signature, validate=True)
-        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
+        public = _public_key(public_key_b64)
     except (binascii.Error, ValueError) as exc:
         raise SignatureRejected("signature_invalid", f"undecodable signature or key: {exc}") from exc
     text = signing_string(sig.created, sig.expires, digest(body))
@@ -197,6 +198,11 @@ def verify(body: bytes, sig: Signature, public_key_b64: str, now: float,
     except InvalidSignature as exc:
         raise SignatureRejected("signature_invalid",
                                 f"ed25519 signature does not verify for {sig.key_id}") from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(b64_text: str) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64_text, validate=True))
 
 
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")

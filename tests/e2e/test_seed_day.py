@@ -116,3 +116,32 @@ def test_the_demo_writes_the_settlement_report(two_runs: tuple[Any, Any, Path]) 
     assert [r["baseline_kg"] for r in doc["carbon"][:1]] == [734.4]
     assert len(list((day / "transactions").glob("*.json"))) == 2
     assert (day / "report.html").read_text().count("<svg") == 3
+
+
+def test_every_beckn_message_is_signed_by_its_sender_with_a_key_made_for_the_run(
+        two_runs: tuple[Any, Any, Path]) -> None:
+    from services.common.registry import FileRegistry
+    from services.common.signing import parse, verify
+
+    _, _, out = two_runs
+    bodies = (out / "beckn-messages.jsonl").read_bytes().splitlines()
+    sigs = [json.loads(line)["authorization"]
+            for line in (out / "beckn-signatures.jsonl").read_text().splitlines()]
+    registry = FileRegistry.load(out / "keys" / "registry.json")
+    assert len(bodies) == len(sigs) > 20 and len(registry) == 4
+    signers = set()
+    for body, text in zip(bodies, sigs, strict=True):
+        sig = parse(text)
+        entry = registry.lookup(sig.key_id.subscriber_id, sig.key_id.unique_key_id)
+        assert entry is not None
+        verify(body, sig, entry.signing_public_key, now=sig.created)
+        ctx = json.loads(body)["context"]
+        sender = ctx["bpp_id"] if ctx["action"].startswith("on_") else ctx["bap_id"]
+        assert entry.subscriber_id == sender
+        signers.add(sig.key_id.unique_key_id)
+    assert len(signers) == 4  # planner, load-shifter (BAP); grid-signal, settlement (BPP)
+    for key_file in (out / "keys").glob("*.key"):
+        assert key_file.stat().st_mode & 0o777 == 0o600
+    logs = "".join(p.read_text(errors="replace") for p in (out / "logs").glob("*.log"))
+    for key_file in (out / "keys").glob("*.key"):
+        assert key_file.read_text().strip()[:24] not in logs
