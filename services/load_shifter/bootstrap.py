@@ -15,6 +15,7 @@ from services.load_shifter.settings import LoadShifterSettings
 def bootstrap(settings: LoadShifterSettings, *, consumer: AIOKafkaConsumer | None = None,
               producer: AIOKafkaProducer | None = None) -> Runner[ShifterState]:
     metrics = stream_metrics()
-    return Runner(settings, ShifterState(), HANDLERS, consumed_by(settings.service_name),
+    return Runner(settings, ShifterState(costs=settings.costs), HANDLERS,
+                  consumed_by(settings.service_name),
                   metrics, consumer=consumer, producer=producer,
                   observe=observer(metrics.registry))

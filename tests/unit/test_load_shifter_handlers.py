@@ -362,3 +362,13 @@ def test_an_event_that_ends_early_cuts_its_commands_short(shifter: ShifterState)
     assert soc_at(shifter, CAMBRIDGE, at("16:00")) == pytest.approx(210)  # 360 - 150
     (update,) = _updates(outs)
     assert [a.end for a in _action(update).actions] == [at("15:00"), at("15:00"), at("22:50")]
+
+
+def test_the_policy_costs_come_from_the_settings() -> None:
+    from services.load_shifter.bootstrap import bootstrap
+    from services.load_shifter.settings import LoadShifterSettings
+
+    runner = bootstrap(LoadShifterSettings(pause_gbp_per_kwh=0.5, battery_gbp_per_kwh=0.6))
+
+    assert (runner.state.costs.pause_gbp_per_kwh, runner.state.costs.battery_gbp_per_kwh) == (
+        0.5, 0.6)
