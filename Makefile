@@ -47,6 +47,7 @@ bench: venv
 	$(VENV_PY) bench/settlement_scale.py
 	$(VENV_PY) bench/shift_policy.py
 	$(VENV_PY) bench/beckn_signing.py
+	$(VENV_PY) bench/metering_throughput.py
 
 # Regenerate the exported JSON Schemas, JSON-LD checks and topic catalogue after a model change.
 contracts: venv

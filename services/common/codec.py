@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -27,8 +26,7 @@ class DecodeError(ValueError):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
     kind: str
     message_id: str
     value: Message
@@ -60,6 +58,7 @@ _ENVELOPES: dict[str, type[Envelope[Any]]] = {
 }
 
 
+_BY_TYPE_BYTES = {name.encode(): (name, model) for name, model in _ENVELOPES.items()}
 _TYPE = re.compile(rb'"type"\s*:\s*"([a-z_.]{1,100})"')
 
 
@@ -72,16 +71,19 @@ def _fast(raw: bytes) -> Decoded | None:
     takes that path, which gives the authoritative answer or error.
     """
     found = _TYPE.search(raw)
-    model = _ENVELOPES.get(found.group(1).decode()) if found else None
-    if model is None:
+    if found is None:
         return None
+    hit = _BY_TYPE_BYTES.get(found.group(1))
+    if hit is None:
+        return None
+    kind, model = hit
     try:
         env = model.model_validate_json(raw)
     except ValueError:
         return None
-    if env.type != found.group(1).decode():  # type: ignore[union-attr]
+    if env.type != kind:
         return None
-    return Decoded(env.type, env.id, env)
+    return Decoded(kind, env.id, env)
 
 
 def decode(raw: bytes | None) -> Decoded:

@@ -38,6 +38,7 @@ from services.metering_validator.holidays import ENGLAND_AND_WALES
 from services.metering_validator.periods import (
     Meter,
     check_interval,
+    epoch_seconds,
     periods_within,
     split_days,
 )
@@ -235,13 +236,15 @@ def on_reading(st: ValidatorState, m: Inbound) -> Sequence[Out]:
     """Add the interval to its settlement periods; verify any event now metered past its end."""
     r = m.value.payload
     assert isinstance(r, MeterReadingRecorded)
-    end = r.end.timestamp()
-    st.meter(r.site_id).add_seconds(r.start.timestamp(), end, r.import_kwh)
-    if end > st.metered_until.get(r.site_id, -math.inf):
-        st.metered_until[r.site_id] = end
+    site = r.site_id
+    end = epoch_seconds(r.end)
+    meter = st.meters.get(site) or st.meter(site)
+    meter.add_seconds(epoch_seconds(r.start), end, r.import_kwh)
+    if end > st.metered_until.get(site, -math.inf):
+        st.metered_until[site] = end
         if end >= st.next_end:
             return _verify(st)
-    return []
+    return ()
 
 
 def on_day_closed(st: ValidatorState, m: Inbound) -> Sequence[Out]:
