@@ -41,7 +41,7 @@ demo: venv jars
 	$(VENV)/bin/degflex demo $(DEMO_ARGS)
 
 # Planner benchmarks (figures in docs/benchmarks.md): solver scale, then the policy evaluation.
-bench: venv
+bench: venv jars
 	if [[ -f bench/planner_scale.py ]]; then $(VENV_PY) bench/planner_scale.py; fi
 	$(VENV_PY) bench/evaluate.py
 	$(VENV_PY) bench/settlement_scale.py
