@@ -43,6 +43,7 @@ class SignalBlock(Span):
     renewable_pct: float = Field(ge=0, le=100)
     carbon_g_per_kwh: float = Field(ge=0, le=5000)
     price_gbp_per_kwh: float = Field(ge=-10, le=100)
+    marginal_carbon_g_per_kwh: float | None = Field(None, ge=0, le=5000)
 
 
 class WindowSpec(Span):
@@ -75,6 +76,7 @@ class StressEventSpec(Span):
     price_delta_gbp_per_kwh: float
     requested_reduction_kw: float = Field(ge=0)
     utilisation_payment_gbp_per_mwh: float = Field(ge=0)
+    marginal_carbon_g_per_kwh: float | None = Field(None, ge=0, le=5000)
 
 
 class BatteryFile(Frozen):

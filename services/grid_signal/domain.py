@@ -33,6 +33,16 @@ def _base_block(sc: Scenario, zone: str, minute: int) -> tuple[float, float, flo
     raise ValueError(f"zone {zone} has no signal at minute {minute}")
 
 
+def _marginal(sc: Scenario, zone: str, minute: int, ev: StressEventSpec | None) -> float | None:
+    """The marginal intensity in force: the stress event's when it gives one, else the block's."""
+    if ev is not None and ev.marginal_carbon_g_per_kwh is not None:
+        return ev.marginal_carbon_g_per_kwh
+    for b in sc.zones[zone].signals:
+        if minutes(b.from_) <= minute < minutes(b.to):
+            return b.marginal_carbon_g_per_kwh
+    return None
+
+
 def stress_at(sc: Scenario, zone: str, minute: int) -> StressEventSpec | None:
     for e in sc.stress_events:
         if e.zone == zone and minutes(e.from_) <= minute < minutes(e.to):
@@ -54,7 +64,8 @@ def zone_signals(sc: Scenario, zone: str) -> list[ZoneSignalPublished]:
         out.append(ZoneSignalPublished(
             zone=zone, period_start=start, period_end=start + timedelta(minutes=step),
             renewable_pct=ren, carbon_g_per_kwh=co2, price_gbp_per_kwh=round(price, 6),
-            stress_event_id=None if ev is None else ev.id))
+            stress_event_id=None if ev is None else ev.id,
+            marginal_carbon_g_per_kwh=_marginal(sc, zone, m, ev)))
     return out
 
 

@@ -78,6 +78,20 @@ def test_a_stress_event_overrides_its_periods_and_adds_its_price_delta() -> None
     assert (before.price_gbp_per_kwh, before.stress_event_id) == (pytest.approx(0.106), None)
 
 
+def test_a_marginal_intensity_is_published_where_the_scenario_gives_one() -> None:
+    doc = seed_doc()
+    for block in doc["zones"]["UK-EAST"]["signals"]:
+        block["marginal_carbon_g_per_kwh"] = 350
+    doc["stress_events"][0]["marginal_carbon_g_per_kwh"] = 420
+
+    by_start = {s.period_start: s for s in zone_signals(scenario(doc), "UK-EAST")}
+
+    assert by_start[at("13:30")].marginal_carbon_g_per_kwh == 350
+    assert by_start[at("14:00")].marginal_carbon_g_per_kwh == 420  # the event's own
+    assert by_start[at("14:00")].carbon_g_per_kwh == 134  # location-based unchanged
+    assert all(s.marginal_carbon_g_per_kwh is None for s in zone_signals(seed(), "UK-EAST"))
+
+
 def test_signals_cover_the_day_in_settlement_periods() -> None:
     sigs = zone_signals(seed(), "UK-NW")
 
