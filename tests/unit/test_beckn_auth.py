@@ -187,3 +187,18 @@ def test_keys_new_writes_an_owner_only_key_and_a_lookup_shaped_entry(tmp_path: P
                         beckn_registry_file=reg)
     key = s.load_signing_key()
     assert key is not None and key.public_b64 == got.signing_public_key
+
+
+def test_degflex_keys_new_prints_the_public_half_only(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from services.cli import main
+
+    reg = tmp_path / "registry.json"
+    assert main(["keys", "new", "--subscriber-id", BAP_ID, "--type", "BAP",
+                 "--key-dir", str(tmp_path / "k"), "--registry", str(reg)]) == 0
+    out = capsys.readouterr().out
+    (key_file,) = (tmp_path / "k").glob("*.key")
+    (entry_,) = FileRegistry.load(reg)._by_key.values()  # noqa: SLF001
+    assert entry_.signing_public_key in out and str(key_file) in out
+    assert key_file.read_text().strip() not in out
+    assert key_file.read_text().strip()[:43] not in out  # nor the seed half
