@@ -62,7 +62,8 @@ def _site_of(msg: BecknMessage) -> tuple[str, str]:
 
 def _complete(st: SettlementState) -> datetime | None:
     """The day's end once every ordered site is metered to it, every stress event is
-    verified and answered, and every period's signal is in; else None."""
+    verified and answered (and every verification's instruction and order are in), and every
+    period's signal is in; else None."""
     if not st.orders:
         return None
     sites = {_site_of(m) for m in st.orders.values()}
@@ -77,6 +78,11 @@ def _complete(st: SettlementState) -> datetime | None:
         return None
     for ev_key in st.events:
         if ev_key not in st.verified or ev_key not in st.responses:
+            return None
+    # read in another order (a fresh consumer group), a verification may come before the
+    # instruction it verifies or the order it pays: wait for them
+    for ev_key, v in st.verified.items():
+        if ev_key not in st.events or v.transaction_id not in st.orders:
             return None
     for _, zone in sites:
         got = [s for (z, _), s in st.signals.items() if z == zone]
@@ -180,22 +186,23 @@ def on_signal(st: SettlementState, m: Inbound) -> Sequence[Out]:
 
 
 def on_order_confirmed(st: SettlementState, m: Inbound) -> Sequence[Out]:
-    """A confirmed order is settled at the end of its day."""
+    """A confirmed order is settled at the end of its day (it may be the last piece read)."""
     msg: BecknMessage = m.value
     if order_of(msg).status == OrderStatus.CONFIRMED:
         st.orders[msg.context.transaction_id] = msg
-    return []
+    return _maybe_settle(st)
 
 
 def on_grid_update(st: SettlementState, m: Inbound) -> Sequence[Out]:
-    """A stress event must be verified before its day settles."""
+    """A stress event must be verified before its day settles (and may be the last piece
+    read, after its verification)."""
     msg: BecknMessage = m.value
     order = order_of(msg)
     if isinstance(order.attributes, GridStressEvent):
         site_id, _ = _site_of(msg)
         st.events[f"{order.attributes.event_id}/{site_id}"] = Instructed(
             order.attributes, site_id, order.id or "", msg.context.transaction_id)
-    return []
+    return _maybe_settle(st)
 
 
 def on_reading(st: SettlementState, m: Inbound) -> Sequence[Out]:

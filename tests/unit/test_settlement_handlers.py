@@ -20,6 +20,7 @@ from contracts.events import (
 from contracts.topics import BECKN_STATUSES, STATEMENTS
 from services.common.runner import HandlerRejected
 from services.grid_signal.domain import zone_signals
+from services.settlement.domain import SettlementConfig
 from services.settlement.handlers import (
     SettlementState,
     on_day_closed,
@@ -206,7 +207,18 @@ def test_unconfirmed_orders_are_not_settled() -> None:
 
 def test_a_day_that_cannot_be_settled_is_rejected_with_the_reason(
         ledger: SettlementState) -> None:
-    ledger.events.clear()  # a verification with no instruction carries no payment rate
+    ledger.config = SettlementConfig(interval_minutes=60)  # longer than the 30-min signals
 
-    with pytest.raises(HandlerRejected, match="unsettleable: verification"):
+    with pytest.raises(HandlerRejected, match="unsettleable: zone UK-EAST: the signal from"):
         on_response(ledger, inbound(env(_response())))
+
+
+def test_a_verification_read_before_its_instruction_waits_for_it(
+        ledger: SettlementState) -> None:
+    instructed = dict(ledger.events)
+    ledger.events.clear()  # as a fresh consumer group may read the topics
+
+    assert on_response(ledger, inbound(env(_response()))) == []
+    ledger.events.update(instructed)
+    st = _statement(on_grid_update(ledger, inbound(stress_update())))
+    assert st.flex_payment_gbp == pytest.approx(135)
