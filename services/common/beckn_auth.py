@@ -20,7 +20,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings
 
 from contracts.beckn.models import BecknMessage
-from contracts.topics import CATALOGUE
+from contracts.topics import CATALOGUE, owned_by
 from services.common.registry import FileRegistry, Registry
 from services.common.signing import (
     HEADER,
@@ -178,6 +178,11 @@ def beckn_auth(settings: Any, metrics: CollectorRegistry) -> BecknAuth | None:
         return None
     registry = FileRegistry.load(s.beckn_registry_file) if s.beckn_registry_file else None
     key = s.load_signing_key()
+    sends = [t.name for t in owned_by(settings.service_name) if t.name in BECKN_TOPICS]
+    if registry is not None and key is None and sends:
+        raise ValueError(f"{settings.service_name} sends Beckn messages ({', '.join(sends)}) "
+                         "and verification is on, but it has no signing key: its messages "
+                         "would all be rejected")
     key_id = (KeyId(s.beckn_subscriber_id, s.beckn_key_id)
               if key is not None and s.beckn_subscriber_id and s.beckn_key_id else None)
     topics = [settings.topic(name) for name in BECKN_TOPICS]

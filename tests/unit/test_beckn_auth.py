@@ -202,3 +202,13 @@ def test_degflex_keys_new_prints_the_public_half_only(tmp_path: Path,
     assert entry_.signing_public_key in out and str(key_file) in out
     assert key_file.read_text().strip() not in out
     assert key_file.read_text().strip()[:43] not in out  # nor the seed half
+
+
+def test_a_beckn_sender_without_a_key_is_refused_when_verification_is_on(tmp_path: Path) -> None:
+    reg = write_registry(tmp_path / "registry.json")
+    with pytest.raises(ValueError, match="no signing key"):
+        beckn_auth(ServiceSettings(service_name="settlement", beckn_registry_file=reg),
+                   CollectorRegistry())
+    verifier = beckn_auth(ServiceSettings(service_name="metering-validator",
+                                          beckn_registry_file=reg), CollectorRegistry())
+    assert verifier is not None and not verifier.signs  # reads Beckn, sends none
