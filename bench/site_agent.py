@@ -141,6 +141,7 @@ def write(section: str) -> None:
 
 
 async def main(n: int, n_slurm: int, do_write: bool) -> None:
+    load = os.getloadavg()[0]
     bs = bootstrap_servers_from_env()
     broker = None
     if bs is None:
@@ -176,7 +177,8 @@ async def main(n: int, n_slurm: int, do_write: bool) -> None:
     if do_write:
         write("## Site agent: command published -> actuator applied\n"
               f"`python bench/site_agent.py --commands {n} --slurm-commands {n_slurm}` on "
-              f"{time.strftime('%Y-%m-%d')}, {machine}, Kafka single node on loopback. Pause "
+              f"{time.strftime('%Y-%m-%d')}, {machine}, Kafka single node on loopback, 1-min "
+              f"load average {load:.1f} at the start (other work on the machine). Pause "
               "commands one at a time (5 ms apart, each for its own job) through the real "
               "runner; latency from the record's create time to the actuator's return. The "
               "Slurm row runs the fake `scontrol`/`squeue` of tests/fake_slurm.py (a Python "
