@@ -9,7 +9,7 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts.topics import CATALOGUE, SERVICES, dead_letter_topic
+from contracts.topics import CATALOGUE, OPTIONAL_SERVICES, SERVICES, dead_letter_topic
 from services.cli import main
 
 pytestmark = pytest.mark.kafka
@@ -30,8 +30,8 @@ async def test_topics_create_makes_the_catalogue_once(kafka_bootstrap: str, caps
     prefix = f"it.topics.{uuid.uuid4().hex[:8]}."
     args = ["topics", "create", "--bootstrap", kafka_bootstrap, "--prefix", prefix]
     expected = {t.name: t.partitions for t in CATALOGUE}
-    expected |= {dead_letter_topic(s): 1 for s in SERVICES}
-    assert len(expected) == 14 + 6
+    expected |= {dead_letter_topic(s): 1 for s in SERVICES + OPTIONAL_SERVICES}
+    assert len(expected) == 14 + 6 + 1
 
     # main runs its own event loop (asyncio.run): call it from a worker thread
     assert await asyncio.to_thread(main, args) == 0
