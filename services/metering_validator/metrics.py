@@ -13,7 +13,7 @@ from services.common.runner import Observer, Out
 def observer(registry: CollectorRegistry) -> Observer:
     """Create the metrics on `registry`; the returned function updates them per
     verification."""
-    kw = Gauge("flexibility_verified_kw", "Reduction delivered at the stressed site, nominated "
+    kw = Gauge("flexibility_verified_kw", "Reduction delivered at the stressed site, programme "
                "baseline minus metered import, over the event", ["site", "event"],
                registry=registry)
     kwh = Gauge("flexibility_delivered_kwh", "Energy delivered at the stressed site over the "
