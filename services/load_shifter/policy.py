@@ -165,6 +165,11 @@ class _Choice:
     opt: _Option
     ask_kw: float
     room_kw: float
+    cost: float = 0.0
+
+    @classmethod
+    def of(cls, cand: _Candidate, opt: _Option, ask_kw: float, room_kw: float) -> _Choice:
+        return cls(cand, opt, ask_kw, room_kw, opt.unit_gbp * cand.job.power_kw * cand.hours)
 
 
 @dataclass
@@ -177,6 +182,40 @@ class _Candidate:
 
 def _fmt(kw: float) -> str:
     return f"{kw:.6g}"
+
+
+IMPROVE_TRIES = 4
+"""How many set-aside parts (cheapest first) are tried against the greedy's answer."""
+
+
+def _score(chosen: list[_Choice], already: float, target: float, batt: float, costs: Costs,
+           hours: float) -> tuple[float, float]:
+    """(shortfall, cost): less shortfall first, then less cost."""
+    relief = already + sum(x.cand.job.power_kw for x in chosen) + batt
+    short = max(0.0, target - relief)
+    cost = sum(x.cost for x in chosen) + costs.battery_gbp_per_kwh * batt * hours
+    return (round(short, 6), round(cost, 9))
+
+
+def _settle(chosen: list[_Choice], already: float, target: float, batt_max: float,
+            batt_used: float, costs: Costs, hours: float) -> tuple[list[_Choice], float]:
+    """Trim: drop the costliest chosen parts the others and the battery (at a lower cost) can
+    do without, then size the battery to exactly what is left."""
+    discrete = already + sum(x.cand.job.power_kw for x in chosen)
+    batt = min(batt_max, max(0.0, target - discrete))
+    dropped: set[int] = set()
+    for k in sorted(range(len(chosen)), key=lambda k: -chosen[k].cost):
+        item = chosen[k]
+        p = item.cand.job.power_kw
+        batt_then = max(0.0, target - (discrete - p))
+        if batt_then > batt_max + EPS:
+            continue
+        if costs.battery_gbp_per_kwh * max(0.0, batt_then - batt) * hours < item.cost:
+            dropped.add(k)
+            discrete -= p
+            batt = max(batt, batt_then)
+    kept = [x for k, x in enumerate(chosen) if k not in dropped]
+    return kept, min(batt_max, max(0.0, target - discrete))
 
 
 def decide(event: StressEvent, sites: Mapping[str, SiteState],
@@ -286,7 +325,7 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
             ask = p - max(0.0, room[opt.dest])
             asked[opt.dest] = asked.get(opt.dest, 0.0) + ask
             room[opt.dest] -= p - ask
-        chosen.append(_Choice(c, opt, ask, before))
+        chosen.append(_Choice.of(c, opt, ask, before))
 
     for c in ranked:
         if need <= EPS:
@@ -327,27 +366,33 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
     if economic:
         target = already + sum(x.cand.job.power_kw for x in chosen) + batt_used
     else:
-        # Trim: drop the costliest chosen parts the others and the battery can do without.
-        discrete = already + sum(x.cand.job.power_kw for x in chosen)
-        for item in sorted(chosen, key=lambda x: -x.opt.unit_gbp * x.cand.job.power_kw
-                           * x.cand.hours):
-            c, opt, ask = item.cand, item.opt, item.ask_kw
-            p = c.job.power_kw
-            batt_then = max(0.0, target - (discrete - p))
-            if batt_then > batt_max + EPS:
+        chosen, batt_used = _settle(chosen, already, target, batt_max, batt_used, costs, hours)
+        # Improve: a cheap part set aside for overshooting may beat what covers that need now.
+        best_key = _score(chosen, already, target, batt_used, costs, hours)
+        spare = sorted(overshoot, key=lambda c: (rank_unit(c.job) * c.job.power_kw * c.hours,
+                                                 c.job.job_id, c.job.part_id))
+        taken = {id(x.cand) for x in chosen}
+        for c in [c for c in spare if id(c) not in taken][:IMPROVE_TRIES]:
+            opt = best(c.job)
+            if opt is None:
                 continue
-            extra = costs.battery_gbp_per_kwh * max(0.0, batt_then - batt_used) * hours
-            if extra < opt.unit_gbp * p * c.hours:
-                chosen.remove(item)
-                discrete -= p
-                batt_used = max(batt_used, batt_then)
-                if opt.dest is not None:
-                    room[opt.dest] += p - ask
-                    if ask:
-                        asked[opt.dest] -= ask
-                        if asked[opt.dest] <= EPS:
-                            del asked[opt.dest]
-        batt_used = min(batt_max, max(0.0, target - discrete))
+            before = room.get(opt.dest or "", 0.0)
+            ask = (c.job.power_kw - max(0.0, before)
+                   if opt.kind == StepKind.MIGRATE_AFTER_CAPACITY else 0.0)
+            extra = _Choice.of(c, opt, ask, before)
+            if best_key[0] <= EPS and extra.cost >= best_key[1]:
+                continue  # alone it costs more than the whole answer so far
+            trial, t_batt = _settle([*chosen, extra], already, target,
+                                    batt_max, 0.0, costs, hours)
+            key = _score(trial, already, target, t_batt, costs, hours)
+            if key < best_key:
+                chosen, batt_used, best_key = trial, t_batt, key
+                if opt.kind == StepKind.MIGRATE and opt.dest is not None:
+                    room[opt.dest] -= c.job.power_kw
+        asked = {}
+        for x in chosen:
+            if x.opt.kind == StepKind.MIGRATE_AFTER_CAPACITY and x.opt.dest is not None:
+                asked[x.opt.dest] = asked.get(x.opt.dest, 0.0) + x.ask_kw
 
     for x in chosen:
         c, opt = x.cand, x.opt
