@@ -1,6 +1,7 @@
-"""The small HTTP face of every service: /healthz, /readyz and /metrics.
+"""The small HTTP face of every service: /healthz, /readyz and /metrics, plus any read-only
+routers a service adds (settlement's live page).
 
-Those three read-only endpoints are open; any other route (an endpoint that changes state)
+Those read-only endpoints are open (GET/HEAD); any other route (an endpoint that changes state)
 requires `Authorization: Bearer <http_token>`, and is refused outright when no token is set.
 """
 
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import SecretStr
@@ -25,14 +26,15 @@ def _unauthorised(detail: str) -> Response:
                         headers={"WWW-Authenticate": 'Bearer realm="degflex"'})
 
 
-def require_token(app: FastAPI, token: SecretStr | None) -> None:
+def require_token(app: FastAPI, token: SecretStr | None,
+                  open_paths: frozenset[str] = OPEN_PATHS) -> None:
     """Every request but a GET/HEAD of an open path must carry the bearer token."""
     expected = token.get_secret_value().encode() if token is not None else None
 
     @app.middleware("http")
     async def bearer(request: Request,
                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path in OPEN_PATHS and request.method in OPEN_METHODS:
+        if request.url.path in open_paths and request.method in OPEN_METHODS:
             return await call_next(request)
         if expected is None:
             return _unauthorised("no http_token is configured: state-changing endpoints are off")
@@ -44,9 +46,14 @@ def require_token(app: FastAPI, token: SecretStr | None) -> None:
 
 
 def make_app(name: str, registry: CollectorRegistry, is_ready: Callable[[], bool],
-             token: SecretStr | None = None) -> FastAPI:
+             token: SecretStr | None = None, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The three endpoints every service has, plus a service's own read-only routers (their
+    GET paths are open like /metrics; they must not change state)."""
     app = FastAPI(title=name, docs_url=None, redoc_url=None, openapi_url=None)
-    require_token(app, token)
+    read_only = {getattr(route, "path", "") for r in routers for route in r.routes}
+    require_token(app, token, OPEN_PATHS | read_only)
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -67,9 +74,11 @@ def make_app(name: str, registry: CollectorRegistry, is_ready: Callable[[], bool
 
 
 async def serve(app: FastAPI, host: str, port: int, stopping: asyncio.Event) -> None:
-    """Run uvicorn inside the service's event loop until `stopping` is set."""
+    """Run uvicorn inside the service's event loop until `stopping` is set. Long-lived responses
+    (server-sent events) see `app.state.stopping` and end; any left are cut after 2 s."""
+    app.state.stopping = stopping
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           lifespan="off"))
+                                           lifespan="off", timeout_graceful_shutdown=2))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     await stopping.wait()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from typing import Any
+
+from fastapi import APIRouter
 
 from services.common.http import make_app, serve
 from services.common.runner import Runner
@@ -16,8 +19,9 @@ def configure_logging(name: str, level: str = "INFO") -> None:
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
 
 
-async def run_service(runner: Runner[Any]) -> None:
-    """Run until SIGTERM/SIGINT: the loop finishes its batch, commits and closes."""
+async def run_service(runner: Runner[Any], routers: Sequence[APIRouter] = ()) -> None:
+    """Run until SIGTERM/SIGINT: the loop finishes its batch, commits and closes. `routers` are
+    added to the service's HTTP server."""
     s = runner.settings
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -26,7 +30,7 @@ async def run_service(runner: Runner[Any]) -> None:
     http_task = None
     if s.http_port:
         app = make_app(s.service_name, runner.metrics.registry, lambda: runner.ready,
-                       s.http_token)
+                       s.http_token, routers)
         http_task = asyncio.create_task(serve(app, s.http_host, s.http_port, stopping))
     try:
         await runner.run()
