@@ -16,7 +16,7 @@ ENV = ("KAFKA_BOOTSTRAP_SERVERS", "DEGFLEX_TOPIC_PREFIX")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["create"],
                    help="create: every topic of the catalogue (its partitions) and "
-                        "dlq.<service>, replication 1; existing topics are left alone")
+                        "dlq.<service> (optional services included), replication 1; existing topics are left alone")
     p.add_argument("--bootstrap", default=os.environ.get(ENV[0]) or DEFAULT_BOOTSTRAP,
                    help=f"Kafka bootstrap servers (default: ${ENV[0]} or {DEFAULT_BOOTSTRAP})")
     p.add_argument("--prefix", default=os.environ.get(ENV[1], ""),
