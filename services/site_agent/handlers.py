@@ -68,8 +68,9 @@ def on_command_issued(st: AgentState, m: Inbound) -> Sequence[Out]:
     site = st.sites.setdefault(cmd.site_id, SiteState())
     if cmd.command_id in site.commands:
         return []
+    now = m.value.time if st.now is None or m.value.time > st.now else st.now
     try:
-        check(cmd, st.now)
+        check(cmd, now)
     except CommandInvalid as exc:
         raise HandlerRejected(exc.reason, exc.detail) from exc
     if cmd.replaces is not None:

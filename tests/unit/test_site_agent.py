@@ -190,6 +190,13 @@ def test_a_command_already_over_is_refused_as_expired() -> None:
     assert agent.act.log == []
 
 
+def test_a_command_sent_after_its_end_is_refused_as_expired() -> None:
+    agent = Agent()
+    with pytest.raises(HandlerRejected) as exc:
+        agent.send(issued(command(1, CommandAction.PAUSE_JOB, "14:00", "16:00"), time="16:30"))
+    assert exc.value.reason == "command_expired"
+
+
 def test_a_job_command_without_a_job_is_refused() -> None:
     with pytest.raises(HandlerRejected) as exc:
         Agent().send(issued(command(1, CommandAction.PAUSE_JOB, "14:00", "16:00", job=None)))
