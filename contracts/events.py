@@ -501,6 +501,20 @@ class SettlementStatementIssued(Event):
     inputs_digest: str = ""
 
 
+class AuditEntryAppended(Event):
+    """One link of the audit hash chain (contracts/audit.py describes the body).
+
+    `body` is canonical JSON (sorted keys, no whitespace, UTF-8); `hash` is the hex SHA-256 of
+    `prev_hash` + `body`; the first entry's `prev_hash` is 64 zeros.
+    """
+
+    TYPE: ClassVar[str] = "audit.entry.appended"
+    seq: int = Field(ge=0)
+    prev_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    body: str = Field(min_length=2, max_length=4_000_000)
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
@@ -516,5 +530,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FlexibilityVerified,
         SiteDaySettled,
         SettlementStatementIssued,
+        AuditEntryAppended,
     )
 }

@@ -14,6 +14,8 @@ from contracts.scenario import load_scenario
 from contracts.topics import COMMANDS, SERVICES, STATEMENTS, dead_letter_topic
 from services.common.keys import add_arguments as keys_arguments
 from services.common.keys import main as keys_main
+from services.audit.cli import add_arguments as audit_arguments
+from services.audit.cli import main as audit_main
 from services.common.localkafka import LocalBroker, bootstrap_servers_from_env
 from services.evaluate.run import add_arguments as evaluate_arguments
 from services.evaluate.run import main as evaluate_main
@@ -160,6 +162,9 @@ def parser() -> argparse.ArgumentParser:
     k = sub.add_parser("keys", help="Beckn signing keys and registry entries")
     keys_arguments(k)
     k.set_defaults(func=keys_main)
+    a = sub.add_parser("audit", help="verify or export the hash-chained audit log")
+    audit_arguments(a)
+    a.set_defaults(func=audit_main)
     return p
 
 

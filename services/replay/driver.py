@@ -136,8 +136,11 @@ class ServiceProcs:
 
 def topic_configs(name: str) -> dict[str, str]:
     """Beckn topics carry the broker's receive time, which signature checks hold `expires`
-    against (services/common/beckn_auth.py); a sender cannot backdate it."""
-    return {"message.timestamp.type": "LogAppendTime"} if name in BECKN_TOPIC_NAMES else {}
+    against (services/common/beckn_auth.py); a sender cannot backdate it. Plus the topic's own
+    catalogue settings (the audit log is kept forever)."""
+    beckn = {"message.timestamp.type": "LogAppendTime"} if name in BECKN_TOPIC_NAMES else {}
+    own = next((dict(t.config) for t in CATALOGUE if t.name == name), {})
+    return beckn | own
 
 
 async def create_topics(bootstrap: str, prefix: str) -> int:

@@ -39,6 +39,8 @@ from contracts.events import ClockAdvanced
 from contracts.export import EVENTS_PATH, SCHEMA_PATH
 from contracts.scenario import Scenario, load_scenario
 from contracts.topics import CATALOGUE, CLOCK, JOBS, SITES, Topic
+from services.audit import handlers as audit
+from services.audit.domain import Chain
 from services.common.beckn import Parties
 from services.common.codec import decode, encode, envelope
 from services.common.ids import stable_id
@@ -126,6 +128,8 @@ def services_for(sc: Scenario) -> dict[str, Service]:
         "site-simulator": Service(
             simulator.SiteSimState(resolution=timedelta(minutes=sc.meter_resolution_minutes)),
             simulator.HANDLERS),
+        "audit": Service(audit.AuditState.recovered({"test": "conformance"}, Chain()),
+                         audit.HANDLERS),
     }
 
 

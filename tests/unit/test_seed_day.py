@@ -27,6 +27,8 @@ from contracts.events import (
     Verdict,
 )
 from contracts.topics import CLOCK, JOBS, SITES, Topic
+from services.audit import handlers as audit
+from services.audit.domain import Chain
 from services.common.beckn import Parties
 from services.common.codec import decode, encode, envelope
 from services.common.ids import stable_id
@@ -86,6 +88,7 @@ def day() -> Bus:
         "settlement": (settlement.SettlementState(), settlement.HANDLERS),
         "site-simulator": (site_simulator.SiteSimState(timedelta(minutes=1)),
                            site_simulator.HANDLERS),
+        "audit": (audit.AuditState.recovered({"test": "seed day"}, Chain()), audit.HANDLERS),
     })
     for s in sites_of(sc):
         bus.publish(SITES, s.site_id, envelope(s, id=stable_id("site", s.site_id),
