@@ -15,7 +15,9 @@ from contracts.beckn.models import Order
 from contracts.compute_energy.vocab import GridStressEvent
 from contracts.envelope import Frozen
 from contracts.events import (
+    EventSettlement,
     FlexibilityVerified,
+    MeterReadingRecorded,
     OrderSettlement,
     ResponseDispatched,
     SiteSettlement,
@@ -93,26 +95,43 @@ class VerifiedInputs(Frozen):
     verification: FlexibilityVerified
 
 
-Reading = tuple[AwareDatetime, AwareDatetime, float, float, float]
-"""One meter interval: start, end, import kWh, load kWh, battery discharge kWh."""
+class StressInstruction(Frozen):
+    """A stress event as the grid sent it to one order (it carries the utilisation rate)."""
+
+    site_id: str
+    order_id: str
+    transaction_id: str
+    event: GridStressEvent
 
 
 class SettledInputs(Frozen):
-    """Everything settlement used for one order, and what it recorded: enough to recompute it."""
+    """One order's part of a day's settlement: the inputs it added and what was recorded.
+
+    The settled entries of one statement together hold every input settlement used: each
+    carries its order and its site's readings, and all of them carry the zone's signals, the
+    stress instructions, verifications and responses. `inputs_digest` and `config_digest` are
+    the statement's; `degflex audit verify` rebuilds the inputs, checks they hash to it, runs
+    settlement's pure `settle_day` on them and compares with the recorded figures.
+    """
 
     statement_id: str
+    statement_orders: tuple[str, ...]
     day_start: AwareDatetime
     day_end: AwareDatetime
-    zone: str
+    config: dict[str, JsonValue]
+    config_digest: str
+    inputs_digest: str
+    transaction_id: str
     order: Order
-    readings: tuple[Reading, ...]
+    readings: tuple[MeterReadingRecorded, ...]
     signals: tuple[ZoneSignalPublished, ...]
     dataset_version: str = Field(description="sha256:<hex> of the canonical `signals`")
-    stress_events: tuple[GridStressEvent, ...]
-    event_span: tuple[AwareDatetime, AwareDatetime] | None
+    events: tuple[StressInstruction, ...]
     verifications: tuple[FlexibilityVerified, ...]
+    responses: tuple[ResponseDispatched, ...]
     recorded_site: SiteSettlement
     recorded_order: OrderSettlement
+    recorded_events: tuple[EventSettlement, ...]
 
 
 INPUTS: dict[Stage, type[Frozen]] = {

@@ -13,14 +13,17 @@ from services.audit.handlers import HANDLERS, AuditState
 from services.audit.settings import AuditSettings
 from services.common.metrics import stream_metrics
 from services.common.runner import Runner
+from services.settlement.domain import SettlementConfig
 
 CHAIN = {"canonical_json": "sorted keys, separators , and :, UTF-8, no NaN",
          "hash": "sha256(prev_hash_hex + body)", "genesis": "0" * 64}
 
 
 def configuration(settings: AuditSettings, rules: dict[str, str]) -> dict[str, Any]:
-    """What every entry's config_hash stands for: chain format, rule digests, shared settings."""
+    """What every entry's config_hash stands for: chain format, rule digests, the settlement
+    rules' parameters (settlement runs the defaults) and shared settings."""
     return {"chain": CHAIN, "rules_sha256": rules,
+            "settlement_config": SettlementConfig().model_dump(mode="json"),
             "settings": {"carbon_price_gbp_per_tonne": settings.carbon_price_gbp_per_tonne,
                          "meter_resolution_s": settings.meter_resolution_s}}
 

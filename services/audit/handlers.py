@@ -24,6 +24,7 @@ from contracts.audit import (
     SettledInputs,
     SourceRef,
     Stage,
+    StressInstruction,
     VerifiedInputs,
     dump,
 )
@@ -62,13 +63,14 @@ class Waiting:
 class AuditState:
     config: dict[str, Any]
     config_hash: str
+    settlement_config: dict[str, Any] = field(default_factory=dict)
     topic_prefix: str = ""
     head: Head = field(default_factory=Head)
     logged: set[str] = field(default_factory=set)
     logged_config: str | None = None
     settled: set[str] = field(default_factory=set)
     orders: dict[str, Order] = field(default_factory=dict)
-    stress: dict[str, GridStressEvent] = field(default_factory=dict)
+    stress: dict[str, StressInstruction] = field(default_factory=dict)
     readings: dict[str, dict[datetime, MeterReadingRecorded]] = field(default_factory=dict)
     closed: dict[str, MeterDayClosed] = field(default_factory=dict)
     signals: dict[tuple[str, datetime], ZoneSignalPublished] = field(default_factory=dict)
@@ -79,8 +81,11 @@ class AuditState:
     @classmethod
     def recovered(cls, config: dict[str, Any], chain: Chain, topic_prefix: str = ""
                   ) -> AuditState:
-        """State that continues `chain` (read back from the log topic at start-up)."""
-        return cls(config=config, config_hash=content_hash(config), topic_prefix=topic_prefix,
+        """State that continues `chain` (read back from the log topic at start-up); the
+        settlement rules' parameters are `config["settlement_config"]`."""
+        return cls(config=config, config_hash=content_hash(config),
+                   settlement_config=config.get("settlement_config", {}),
+                   topic_prefix=topic_prefix,
                    head=chain.head,
                    logged=chain.keys, logged_config=chain.config_hash,
                    settled={b.order_id or "" for b in chain.bodies if b.stage == Stage.SETTLED})
@@ -135,15 +140,9 @@ def _day_readings(st: AuditState, site: str, start: datetime, end: datetime
     return [r for t, r in sorted(st.readings.get(site, {}).items()) if start <= t < end]
 
 
-def _zone_signals(st: AuditState, zone: str, start: datetime, end: datetime
-                  ) -> list[ZoneSignalPublished]:
-    return sorted((s for (z, _), s in st.signals.items()
-                   if z == zone and s.period_end > start and s.period_start < end),
-                  key=lambda s: s.period_start)
-
-
 def _settled_inputs(st: AuditState, w: Waiting, order_id: str) -> SettledInputs | None:
-    """Inputs of one order's settlement, or None while any is still missing."""
+    """One order's part of the settlement's inputs, or None while any input is still missing
+    (the day is complete for settlement exactly when it is complete here)."""
     s = w.value
     assert isinstance(s, SettlementStatementIssued)
     rec = next(o for o in s.orders if o.order_id == order_id)
@@ -156,30 +155,23 @@ def _settled_inputs(st: AuditState, w: Waiting, order_id: str) -> SettledInputs 
     if len(readings) < closed.readings:
         return None
     zone = _site(order)[1]
-    signals = _zone_signals(st, zone, s.day_start, s.day_end)
-    covered = sum((x.period_end - x.period_start for x in signals), timedelta())
-    if covered < s.day_end - s.day_start:
+    signals = [x for (z, _), x in sorted(st.signals.items()) if z == zone]
+    day = [x for x in signals if x.period_end > s.day_start and x.period_start < s.day_end]
+    if sum((x.period_end - x.period_start for x in day), timedelta()) < s.day_end - s.day_start:
         return None
-    if any(k not in st.verified for k in st.stress):
+    if any(k not in st.verified or k not in st.responses for k in st.stress):
         return None
-    ver = sorted((v for v in st.verified.values() if v.transaction_id == rec.transaction_id),
-                 key=lambda v: (v.event_id, v.site_id))
-    events: dict[str, GridStressEvent] = {}
-    for v in ver:
-        ev = st.stress.get(f"{v.event_id}/{v.site_id}")
-        if ev is None:
-            return None
-        events[ev.event_id] = ev
-    first = min(st.stress.values(), key=lambda e: (e.start, e.event_id), default=None)
     return SettledInputs(
-        statement_id=w.source.message_id, day_start=s.day_start, day_end=s.day_end, zone=zone,
-        order=order,
-        readings=tuple((r.start, r.end, r.import_kwh, r.load_kwh, r.battery_discharge_kwh)
-                       for r in readings),
+        statement_id=w.source.message_id, statement_orders=tuple(o.order_id for o in s.orders),
+        day_start=s.day_start, day_end=s.day_end, config=st.settlement_config,
+        config_digest=s.config_digest, inputs_digest=s.inputs_digest,
+        transaction_id=rec.transaction_id, order=order, readings=tuple(readings),
         signals=tuple(signals), dataset_version=dataset_version(signals),
-        stress_events=tuple(events[k] for k in sorted(events)),
-        event_span=(first.start, first.end) if first else None,
-        verifications=tuple(ver), recorded_site=site_rec, recorded_order=rec)
+        events=tuple(v for _, v in sorted(st.stress.items())),
+        verifications=tuple(v for _, v in sorted(st.verified.items())),
+        responses=tuple(v for _, v in sorted(st.responses.items())),
+        recorded_site=site_rec, recorded_order=rec,
+        recorded_events=tuple(e for e in s.events if e.transaction_id == rec.transaction_id))
 
 
 def dataset_version(signals: Sequence[ZoneSignalPublished]) -> str:
@@ -197,7 +189,7 @@ def _drain(st: AuditState) -> list[Out]:
                 if inputs is None:
                     continue
                 outs += _log(st, Stage.SETTLED, w.at, w.source, inputs, inputs.order,
-                             inputs.recorded_order.transaction_id)
+                             inputs.transaction_id)
             else:
                 if order_id not in st.settled:
                     continue
@@ -238,7 +230,9 @@ def on_update(st: AuditState, m: Inbound) -> Sequence[Out]:
     order = order_of(msg)
     txn = msg.context.transaction_id
     if isinstance(order.attributes, GridStressEvent):
-        st.stress[f"{order.attributes.event_id}/{_site(order)[0]}"] = order.attributes
+        site = _site(order)[0]
+        st.stress[f"{order.attributes.event_id}/{site}"] = StressInstruction(
+            site_id=site, order_id=order.id, transaction_id=txn, event=order.attributes)
         stage = Stage.INSTRUCTED
     elif isinstance(order.attributes, FlexibilityAction):
         stage = Stage.ADJUSTED
@@ -325,6 +319,7 @@ HANDLERS = {
     "fulfilment.response.dispatched": on_response,
     "grid.signal.published": on_signal,
     "settlement.statement.issued": on_statement,
+    "settlement.site.settled": ignore,
     "beckn.discover": ignore,
     "beckn.select": ignore,
     "beckn.init": ignore,

@@ -1,103 +1,148 @@
-"""Recompute a settled entry with settlement's own pure functions and compare to what it recorded.
+"""Recompute a day's settlement from its settled entries with settlement's own pure `settle_day`.
 
 The auditor's one reach into another service: settlement's domain module is imported (not
-copied), so the check runs today's rules on the recorded inputs. Money compares to the penny,
-carbon to the gram, energy to the watt-hour, power to the watt.
+copied), so the check runs the rules on the recorded inputs. The inputs are rebuilt exactly as
+settlement assembles them, so they must hash to the statement's `inputs_digest`; then every
+recorded figure of each order, its site and its events must equal the recomputed one: money to
+the penny, carbon to the gram, energy to the watt-hour, power to the watt, the rest exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from typing import Any
 
 from contracts.audit import AuditBody, OrderSnapshot, SettledInputs, Stage
 from contracts.compute_energy.vocab import SettlementMetrics
-from contracts.events import MeterReadingRecorded, SiteSettlement
 from services.audit.handlers import dataset_version
-from services.settlement.domain import ZoneSeries, flex_payment_gbp, settle_site
+from services.settlement.domain import (
+    InstructedEvent,
+    OrderedLine,
+    OrderInput,
+    SettlementConfig,
+    SettlementInputError,
+    SettlementInputs,
+    settle_day,
+)
 
 TOLERANCE = (("gbp", 0.005), ("kg", 0.0005), ("kwh", 0.0005), ("kw", 0.0005))
 
 
 def _tolerance(name: str) -> float:
-    """Half the unit the figure is judged in (by the unit in its name); counts exactly."""
+    """Half the unit the figure is judged in (by the unit in its name); other numbers exactly
+    up to float noise."""
     for unit, tol in TOLERANCE:
         if f"_{unit}" in name:
             return tol
-    return 0.0
+    return 1e-9
 
 
-def _differ(what: str, recorded: float, recomputed: float) -> str | None:
-    if abs(recorded - recomputed) > _tolerance(what) + 1e-9:
-        return f"{what} recorded {recorded!r}, recomputed {recomputed!r}"
+def differences(what: str, recorded: Any, recomputed: Any) -> list[str]:
+    """Where two dumped figures differ, as `path recorded X, recomputed Y` lines."""
+    if isinstance(recorded, dict) and isinstance(recomputed, dict):
+        out = []
+        for k in sorted(set(recorded) | set(recomputed)):
+            out += differences(f"{what}.{k}", recorded.get(k), recomputed.get(k))
+        return out
+    if isinstance(recorded, list | tuple) and isinstance(recomputed, list | tuple):
+        if len(recorded) != len(recomputed):
+            return [f"{what} recorded {len(recorded)} rows, recomputed {len(recomputed)}"]
+        out = []
+        for i, (a, b) in enumerate(zip(recorded, recomputed, strict=True)):
+            out += differences(f"{what}[{i}]", a, b)
+        return out
+    numbers = (int, float)
+    if (isinstance(recorded, numbers) and isinstance(recomputed, numbers)
+            and not isinstance(recorded, bool)):
+        if abs(recorded - recomputed) <= _tolerance(what.rsplit(".", 1)[-1]) + 1e-9:
+            return []
+    elif recorded == recomputed:
+        return []
+    return [f"{what} recorded {recorded!r}, recomputed {recomputed!r}"]
+
+
+def _order_input(inp: SettledInputs) -> OrderInput:
+    """The order as settlement's `inputs_of` turns a confirmed Beckn order into an input."""
+    first = inp.order.items[0].attributes
+    return OrderInput(
+        order_id=inp.order.id or "", transaction_id=inp.transaction_id, site_id=first.site_id,
+        zone=first.grid_zone,
+        items=tuple(OrderedLine(item_id=i.ordered_item, line_id=i.line_id, line=i.attributes)
+                    for i in inp.order.items))
+
+
+def rebuild(parts: Sequence[SettledInputs]) -> SettlementInputs:
+    """The day's inputs from its settled entries, ordered as settlement orders them."""
+    p0 = parts[0]
+    orders = sorted((_order_input(p) for p in parts), key=lambda o: (o.site_id, o.order_id))
+    zones = {o.zone for o in orders}
+    signals = {(s.zone, s.period_start): s for p in parts for s in p.signals}
+    readings = {(r.site_id, r.start): r for p in parts for r in p.readings}
+    events = {f"{e.event.event_id}/{e.site_id}": e for p in parts for e in p.events}
+    verified = {f"{v.event_id}/{v.site_id}": v for p in parts for v in p.verifications}
+    responses = {f"{r.event_id}/{r.site_id}": r for p in parts for r in p.responses}
+    return SettlementInputs(
+        day_start=p0.day_start, day_end=p0.day_end,
+        config=SettlementConfig.model_validate(p0.config), orders=tuple(orders),
+        signals=tuple(s for (z, _), s in sorted(signals.items()) if z in zones),
+        readings=tuple(r for _, r in sorted(readings.items())),
+        events=tuple(InstructedEvent(site_id=e.site_id, order_id=e.order_id,
+                                     transaction_id=e.transaction_id, event=e.event)
+                     for _, e in sorted(events.items())),
+        verifications=tuple(v for _, v in sorted(verified.items())),
+        responses=tuple(r for _, r in sorted(responses.items())))
+
+
+def check_statement(bodies: Sequence[AuditBody]) -> tuple[AuditBody, str] | None:
+    """The settled entries of one statement: the first one whose figures do not recompute,
+    with why; None when all do."""
+    parts = [SettledInputs.model_validate(b.inputs) for b in bodies]
+    first = bodies[0]
+    for b, p in zip(bodies, parts, strict=True):
+        if p.dataset_version != dataset_version(p.signals):
+            return b, "dataset_version is not the digest of the signals recorded"
+        if (p.statement_orders, p.config, p.inputs_digest) != (
+                parts[0].statement_orders, parts[0].config, parts[0].inputs_digest):
+            return b, "its statement details differ from the other settled entries'"
+    missing = set(parts[0].statement_orders) - {b.order_id for b in bodies}
+    if missing:
+        return bodies[-1], f"no settled entry for {sorted(missing)} of the statement"
+    inputs = rebuild(parts)
+    if inputs.config.digest() != parts[0].config_digest:
+        return first, "the settlement config recorded is not the one the statement names"
+    if inputs.digest() != parts[0].inputs_digest:
+        return first, ("the inputs recorded do not hash to the statement's inputs_digest "
+                       f"({inputs.digest()} != {parts[0].inputs_digest})")
+    try:
+        day = settle_day(inputs).statement
+    except SettlementInputError as exc:
+        return first, f"settlement refuses the recorded inputs: {exc}"
+    for b, p in zip(bodies, parts, strict=True):
+        site = next(s for s in day.sites if s.site_id == p.recorded_site.site_id)
+        order = next(o for o in day.orders if o.order_id == p.recorded_order.order_id)
+        events = [e for e in day.events if e.transaction_id == p.transaction_id]
+        diffs = (differences("site", p.recorded_site.model_dump(mode="json"),
+                             site.model_dump(mode="json"))
+                 + differences("order", p.recorded_order.model_dump(mode="json"),
+                               order.model_dump(mode="json"))
+                 + differences("events", [e.model_dump(mode="json") for e in p.recorded_events],
+                               [e.model_dump(mode="json") for e in events]))
+        if diffs:
+            return b, "; ".join(diffs[:5])
     return None
 
 
-def recompute_site(inp: SettledInputs, site_id: str) -> SiteSettlement:
-    lines = [item.attributes for item in inp.order.items]
-    readings = [MeterReadingRecorded(site_id=site_id, start=s, end=e, import_kwh=i, load_kwh=ld,
-                                     battery_discharge_kwh=b)
-                for s, e, i, ld, b in inp.readings]
-    res = readings[0].end - readings[0].start if readings else timedelta(minutes=1)
-    expected = int((inp.day_end - inp.day_start) / res)
-    return settle_site(site_id, inp.zone, ZoneSeries.of(inp.signals), lines, readings, expected,
-                       inp.event_span)
-
-
-def recompute_payment(inp: SettledInputs) -> float:
-    rates = {e.event_id: e.utilisation_payment_gbp_per_mwh for e in inp.stress_events}
-    return round(sum(flex_payment_gbp(rates[v.event_id], v.delivered_kwh, v.delivered_pct)
-                     for v in inp.verifications), 6)
-
-
-def check_settled(body: AuditBody) -> list[str]:
-    """Every way the entry's recorded settlement differs from its recomputation (empty: none)."""
-    inp = SettledInputs.model_validate(body.inputs)
-    site_id = body.site_id or ""
-    problems: list[str] = []
-    if inp.dataset_version != dataset_version(inp.signals):
-        problems.append("dataset_version is not the digest of the signals recorded")
-    if inp.recorded_site.site_id != site_id or inp.recorded_order.order_id != body.order_id:
-        problems.append("recorded figures belong to another site or order")
-    missing = {v.event_id for v in inp.verifications} - {e.event_id for e in inp.stress_events}
-    if missing:
-        return [*problems, f"no stress event recorded for {sorted(missing)}"]
-    site = recompute_site(inp, site_id)
-    for name, recorded in inp.recorded_site.model_dump().items():
-        if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
-            p = _differ(f"site {name}", float(recorded), float(getattr(site, name)))
-            if p:
-                problems.append(p)
-    o = inp.recorded_order
-    for name, value in (("energy_kwh", site.energy_kwh), ("cost_gbp", site.cost_gbp),
-                        ("carbon_kg", site.carbon_kg),
-                        ("baseline_cost_gbp", site.baseline_cost_gbp),
-                        ("baseline_carbon_kg", site.baseline_carbon_kg),
-                        ("flex_payment_gbp", recompute_payment(inp))):
-        p = _differ(f"order {name}", getattr(o, name), value)
-        if p:
-            problems.append(p)
-    return problems
-
-
-def check_closed(body: AuditBody, settled: Sequence[AuditBody]) -> list[str]:
+def check_closed(body: AuditBody, earlier: Sequence[AuditBody]) -> list[str]:
     """The on_status metrics match the order's settled entry (as rounded on the wire)."""
-    mine = [b for b in settled if b.stage == Stage.SETTLED and b.order_id == body.order_id]
+    mine = [b for b in earlier if b.stage == Stage.SETTLED and b.order_id == body.order_id]
     if not mine:
         return ["closed before any settled entry for the order"]
-    inp = SettledInputs.model_validate(mine[-1].inputs)
+    o = SettledInputs.model_validate(mine[-1].inputs).recorded_order
     metrics = OrderSnapshot.model_validate(body.inputs).order.attributes
     if not isinstance(metrics, SettlementMetrics):
         return ["closed entry carries no settlement metrics"]
-    o = inp.recorded_order
-    problems = []
-    for name, recorded, settled_value in (
-            ("cost_gbp", metrics.cost_gbp, o.cost_gbp),
-            ("carbon_kg", metrics.carbon_kg, o.carbon_kg),
-            ("baseline_cost_gbp", metrics.baseline_cost_gbp, o.baseline_cost_gbp),
-            ("baseline_carbon_kg", metrics.baseline_carbon_kg, o.baseline_carbon_kg),
-            ("flex_payment_gbp", metrics.flex_payment_gbp, o.flex_payment_gbp)):
-        p = _differ(f"on_status {name}", recorded, settled_value)
-        if p:
-            problems.append(p)
-    return problems
+    out: list[str] = []
+    for name in ("energy_kwh", "cost_gbp", "carbon_kg", "baseline_cost_gbp",
+                 "baseline_carbon_kg", "flex_payment_gbp"):
+        out += differences(f"on_status {name}", getattr(metrics, name), getattr(o, name))
+    return out

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from contracts.audit import Stage
+from contracts.audit import AuditBody, SettledInputs, Stage
 from services.audit.adapters import NotAnEntry, entry_of
 from services.audit.domain import Chain, ChainBroken, Head, extend
-from services.audit.recompute import check_closed, check_settled
+from services.audit.recompute import check_closed, check_statement
 
 
 @dataclass(frozen=True)
@@ -28,36 +28,42 @@ class Report:
         return self.problem is None
 
 
+def _where(b: AuditBody) -> str:
+    return f"entry at position {b.seq} (seq {b.seq}, {b.stage.value}, order {b.order_id})"
+
+
 def verify_log(records: Sequence[bytes | None], expect_head: str | None = None) -> Report:
-    """The chain from its first record, each settled entry recomputed, each closed entry matched
-    to its settlement; stops at the first problem. `expect_head`: the hash the last entry must
-    have (a head noted elsewhere catches a log rewritten from some entry on)."""
+    """The chain from its first record, each statement's settled entries recomputed, each
+    closed entry matched to its settlement; reports the earliest problem. `expect_head`: the
+    hash the last entry must have (a head noted elsewhere catches a log rewritten from some
+    entry on, or cut short)."""
     chain = Chain()
-    settled = closed = 0
-
-    def report(problem: str | None) -> Report:
-        return Report(len(chain.bodies), chain.head, settled, closed, problem)
-
+    problems: list[tuple[int, str]] = []
     for position, raw in enumerate(records):
         try:
-            entry = entry_of(position, raw)
-            extend(chain, position, entry)
+            extend(chain, position, entry_of(position, raw))
         except (NotAnEntry, ChainBroken) as exc:
-            return report(str(exc))
-        body = chain.bodies[-1]
-        where = f"entry at position {position} (seq {body.seq}, {body.stage.value}, " \
-                f"order {body.order_id})"
-        if body.stage == Stage.SETTLED:
-            problems = check_settled(body)
-            settled += 1
-        elif body.stage == Stage.CLOSED:
-            problems = check_closed(body, chain.bodies[:-1])
-            closed += 1
-        else:
-            problems = []
-        if problems:
-            return report(f"{where}: settlement does not recompute: {'; '.join(problems)}")
-    if expect_head is not None and chain.head.hash != expect_head:
-        return report(f"head is {chain.head.hash}, expected {expect_head}: entries were "
-                      f"removed from the end or the log was rewritten")
-    return report(None)
+            problems.append((position, str(exc)))
+            break
+    bodies = chain.bodies
+    statements: dict[str, list[AuditBody]] = {}
+    for b in bodies:
+        if b.stage == Stage.SETTLED:
+            sid = SettledInputs.model_validate(b.inputs).statement_id
+            statements.setdefault(sid, []).append(b)
+        elif b.stage == Stage.CLOSED:
+            found = check_closed(b, [x for x in bodies if x.seq < b.seq])
+            if found:
+                problems.append((b.seq, f"{_where(b)}: {'; '.join(found)}"))
+    for group in statements.values():
+        bad = check_statement(group)
+        if bad is not None:
+            problems.append((bad[0].seq, (f"{_where(bad[0])}: settlement does not recompute: "
+                                         f"{bad[1]}")))
+    if not problems and expect_head is not None and chain.head.hash != expect_head:
+        problems.append((len(bodies), (f"head is {chain.head.hash}, expected {expect_head}: "
+                                      "entries were removed from the end or the log rewritten")))
+    settled = sum(len(g) for g in statements.values())
+    closed = sum(1 for b in bodies if b.stage == Stage.CLOSED)
+    problem = min(problems)[1] if problems else None
+    return Report(len(bodies), chain.head, settled, closed, problem)

@@ -171,15 +171,19 @@ def test_the_settled_entry_carries_the_inputs_of_the_bill(day: Bus) -> None:  # 
     _, man = settled(audit_log(day), MAN_ORDER)
 
     assert len(cam.readings) == len(man.readings) == 1440  # one-minute meter, whole day
-    assert len(cam.signals) == 48 and cam.zone == "UK-EAST"  # half-hour periods in force
+    assert {r.site_id for r in cam.readings} == {CAMBRIDGE}
+    assert len(cam.signals) == 48 and {s.zone for s in cam.signals} == {"UK-EAST"}
     assert cam.dataset_version.startswith("sha256:")
     assert cam.dataset_version != man.dataset_version  # two zones, two price/intensity sets
     assert [v.delivered_kwh for v in cam.verifications] == [900]
-    assert [e.utilisation_payment_gbp_per_mwh for e in cam.stress_events] == [150]
+    assert [e.event.utilisation_payment_gbp_per_mwh for e in cam.events] == [150]
+    assert cam.statement_orders == (CAM_ORDER, MAN_ORDER)
+    assert cam.inputs_digest == man.inputs_digest and cam.inputs_digest.startswith("sha256:")
     assert cam.recorded_order.flex_payment_gbp == pytest.approx(135)  # 150 £/MWh * 0.9 MWh
     # 1200 kW*(0.098 + 2*0.102 + 0.106) + 1500 kWh*0.132 + 333.33 kWh recharge*0.070
     assert cam.recorded_site.cost_gbp == pytest.approx(489.60 + 198.00 + 300 / 0.9 * 0.070)
-    assert man.verifications == () and man.recorded_order.flex_payment_gbp == 0
+    assert [e.paid_kwh for e in cam.recorded_events] == [900]
+    assert man.recorded_events == () and man.recorded_order.flex_payment_gbp == 0
     assert (cam.recorded_site.site_id, man.recorded_site.site_id) == (CAMBRIDGE, MANCHESTER)
 
 
@@ -206,19 +210,20 @@ def forge(entries: list[AuditEntryAppended], position: int,
     return out
 
 
-def test_a_forged_meter_reading_does_not_recompute(day: Bus) -> None:  # noqa: F811
+def test_a_forged_meter_reading_is_not_what_was_settled(day: Bus) -> None:  # noqa: F811
     entries = audit_log(day)
     i, _ = settled(entries, CAM_ORDER)
 
-    def less_import(doc: dict[str, Any]) -> None:  # 14:00, 750 kWh/h -> 690: 1 kWh less
-        row = next(r for r in doc["inputs"]["readings"] if r[0] == "2025-11-17T14:00:00Z")
-        row[2], row[3] = row[2] - 1.0, row[3] - 1.0
+    def less_import(doc: dict[str, Any]) -> None:  # 14:00-14:01: 1 kWh less from the grid
+        r = next(r for r in doc["inputs"]["readings"] if r["start"] == "2025-11-17T14:00:00Z")
+        r["import_kwh"] -= 1.0
+        r["load_kwh"] -= 1.0
 
     report = verify_log(records(forge(entries, i, less_import)))
 
     assert not report.ok
     assert f"position {i} (seq {i}, settled, order {CAM_ORDER})" in (report.problem or "")
-    assert "site energy_kwh recorded" in (report.problem or "")
+    assert "do not hash to the statement's inputs_digest" in (report.problem or "")
 
 
 def test_a_forged_recorded_cost_does_not_recompute(day: Bus) -> None:  # noqa: F811
@@ -231,8 +236,34 @@ def test_a_forged_recorded_cost_does_not_recompute(day: Bus) -> None:  # noqa: F
     report = verify_log(records(forge(entries, i, cheaper)))
 
     assert not report.ok
-    assert f"site cost_gbp recorded {inp.recorded_site.cost_gbp - 0.01!r}" in (report.problem
+    assert f"position {i} (seq {i}, settled, order {MAN_ORDER})" in (report.problem or "")
+    assert f"site.cost_gbp recorded {inp.recorded_site.cost_gbp - 0.01!r}" in (report.problem
                                                                                or "")
+
+
+def test_a_half_penny_difference_passes_and_a_penny_fails(day: Bus) -> None:  # noqa: F811
+    entries = audit_log(day)
+    i, _ = settled(entries, MAN_ORDER)
+
+    def nudge(by: float) -> Callable[[dict[str, Any]], None]:
+        def edit(doc: dict[str, Any]) -> None:
+            doc["inputs"]["recorded_order"]["cost_gbp"] += by
+        return edit
+
+    assert verify_log(records(forge(entries, i, nudge(0.004)))).ok
+    assert not verify_log(records(forge(entries, i, nudge(0.006)))).ok
+
+
+def test_a_missing_settled_entry_is_named(day: Bus) -> None:  # noqa: F811
+    entries = audit_log(day)
+    i, _ = settled(entries, MAN_ORDER)
+
+    def other_statement(doc: dict[str, Any]) -> None:
+        doc["inputs"]["statement_id"] = "another"
+
+    report = verify_log(records(forge(entries, i, other_statement)))
+
+    assert not report.ok and "no settled entry for ['order-manchester" in (report.problem or "")
 
 
 def test_a_forged_closing_figure_does_not_match_its_settlement(day: Bus) -> None:  # noqa: F811
