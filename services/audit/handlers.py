@@ -180,7 +180,17 @@ def dataset_version(signals: Sequence[ZoneSignalPublished]) -> str:
 
 
 def _drain(st: AuditState) -> list[Out]:
-    """Write every waiting entry whose inputs are now all here, in arrival order."""
+    """Write every waiting entry whose inputs are now all here, in arrival order, until none
+    is left that can be (a settled entry may release a closed one that arrived before it)."""
+    outs: list[Out] = []
+    while True:
+        before = sum(len(w.orders) for w in st.waiting)
+        outs += _drain_once(st)
+        if sum(len(w.orders) for w in st.waiting) == before:
+            return outs
+
+
+def _drain_once(st: AuditState) -> list[Out]:
     outs: list[Out] = []
     for w in list(st.waiting):
         for order_id in list(w.orders):

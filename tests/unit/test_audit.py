@@ -13,7 +13,7 @@ import pytest
 
 from contracts.audit import AuditBody, SettledInputs, Stage
 from contracts.events import AuditEntryAppended
-from contracts.topics import AUDIT_LOG
+from contracts.topics import AUDIT_LOG, BECKN_STATUSES, STATEMENTS
 from services.audit.domain import GENESIS, ChainBroken, Head, append, canonical, content_hash, walk
 from services.audit.handlers import HANDLERS, AuditState
 from services.audit.verify import verify_log
@@ -281,10 +281,18 @@ def test_a_forged_closing_figure_does_not_match_its_settlement(day: Bus) -> None
 # ---- idempotence and restart ------------------------------------------------------------------
 
 
-def feed(state: AuditState, bus: Bus) -> list[AuditEntryAppended]:
-    """Every record the audit service consumed on the seed day, once each, in order."""
+def feed(state: AuditState, bus: Bus, statuses_first: bool = False
+         ) -> list[AuditEntryAppended]:
+    """Every record the audit service consumed on the seed day, once each, in order (or with
+    the on_status records moved before the statement, as another topic may deliver them)."""
+    log = list(bus.log)
+    if statuses_first:
+        statuses = [r for r in log if r[0] == BECKN_STATUSES]
+        rest = [r for r in log if r[0] != BECKN_STATUSES]
+        first = next(i for i, r in enumerate(rest) if r[0] == STATEMENTS)
+        log = rest[:first] + statuses + rest[first:]
     out: list[AuditEntryAppended] = []
-    for i, (topic, value) in enumerate(bus.log):
+    for i, (topic, value) in enumerate(log):
         if "audit" not in topic.consumers:
             continue
         d = decode(encode(value))
@@ -296,6 +304,12 @@ def feed(state: AuditState, bus: Bus) -> list[AuditEntryAppended]:
 
 def test_the_same_inputs_give_the_same_chain(day: Bus) -> None:  # noqa: F811
     again = feed(AuditState.recovered({"test": "seed day"}, walk([])), day)
+
+    assert again == audit_log(day)
+
+
+def test_a_closure_read_before_its_statement_waits_for_it(day: Bus) -> None:  # noqa: F811
+    again = feed(AuditState.recovered({"test": "seed day"}, walk([])), day, statuses_first=True)
 
     assert again == audit_log(day)
 
