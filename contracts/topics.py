@@ -70,7 +70,7 @@ SERVICES: tuple[str, ...] = (
 )
 
 OPTIONAL_SERVICES: tuple[str, ...] = ("site-agent",)
-"""Run per site beside the six (not in the demo or the default deployment); they read the
+"""Run per site beside the seven (not in the demo or the default deployment); they read the
 catalogue's topics but are not listed as its consumers, and write only their dead letters."""
 
 
