@@ -132,7 +132,7 @@ def evaluate(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="degflex", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("demo", help="replay a scenario day through Kafka and the six services")
+    d = sub.add_parser("demo", help="replay a scenario day through Kafka and the seven services")
     d.add_argument("--scenario", default=str(DEFAULT_SCENARIO))
     d.add_argument("--out", default="out/demo")
     d.add_argument("--speed", type=float, default=0.0,

@@ -67,7 +67,7 @@ def free_port() -> int:
 
 @dataclass
 class ServiceProcs:
-    """The six services as separate OS processes."""
+    """The seven services as separate OS processes."""
 
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)

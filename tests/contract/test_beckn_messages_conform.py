@@ -1,7 +1,7 @@
 """Every kind of Beckn message we produce, made by the real pure handlers on the seed day, conforms
 to the official v2.0.0-rc schema, survives a wire round trip, and carries bags that fit schema.json.
 
-The six services' handlers are driven in memory, no Kafka: each output is encoded and decoded by
+The seven services' handlers are driven in memory, no Kafka: each output is encoded and decoded by
 the codec (as the runner does) and handed to every consumer the topic catalogue names, ticks in
 the order the replay driver publishes them, each tick's consequences drained before the next.
 """

@@ -32,7 +32,7 @@ def compose() -> dict[str, Any]:
 
 
 def ours(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The services built from our image: the six, the topic creation and the replay."""
+    """The services built from our image: the seven, the topic creation and the replay."""
     return {n: s for n, s in compose["services"].items() if "build" in s}
 
 

@@ -248,7 +248,8 @@ def test_300_kw_shifted_150_kw_battery_and_450_kw_verified(live: Live) -> None:
     assert live.value(
         f'fulfilment_commands_total{{site="{CAM}",action="battery_discharge"}}') == 1
     assert live.value(f'sum(fulfilment_commands_total{{site="{MAN}"}})') >= 1
-    assert live.value('stream_response_seconds_count{type="beckn.on_update"}') >= 1
+    assert live.value(
+        'stream_response_seconds_count{type="beckn.on_update",job="load-shifter"}') >= 1
     labels = f'site="{CAM}",event="{EVENT}"'
     assert live.value(f"flexibility_verified_kw{{{labels}}}") == 450
     assert live.value(f"flexibility_delivered_kwh{{{labels}}}") == 900

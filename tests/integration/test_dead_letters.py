@@ -12,6 +12,9 @@ import pytest
 
 from contracts.events import ClockAdvanced, ZoneSignalPublished
 from contracts.topics import SERVICES, consumed_by, dead_letter_topic
+from services.audit.bootstrap import bootstrap as audit_bootstrap
+from services.audit.domain import Chain
+from services.audit.settings import AuditSettings
 from services.common.codec import encode, envelope
 from services.grid_signal.bootstrap import bootstrap as grid_bootstrap
 from services.grid_signal.settings import GridSignalSettings
@@ -60,6 +63,8 @@ def build(service: str, bootstrap: str, prefix: str) -> Any:
             return settlement_bootstrap(SettlementSettings(**common))
         case "site-simulator":
             return simulator_bootstrap(SiteSimulatorSettings(**common))
+        case "audit":
+            return audit_bootstrap(AuditSettings(**common), Chain())
     raise ValueError(service)
 
 

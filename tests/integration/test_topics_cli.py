@@ -31,7 +31,7 @@ async def test_topics_create_makes_the_catalogue_once(kafka_bootstrap: str, caps
     args = ["topics", "create", "--bootstrap", kafka_bootstrap, "--prefix", prefix]
     expected = {t.name: t.partitions for t in CATALOGUE}
     expected |= {dead_letter_topic(s): 1 for s in SERVICES + OPTIONAL_SERVICES}
-    assert len(expected) == 14 + 6 + 1
+    assert len(expected) == 15 + 7 + 1
 
     # main runs its own event loop (asyncio.run): call it from a worker thread
     assert await asyncio.to_thread(main, args) == 0

@@ -1,4 +1,4 @@
-"""The seed day through all six services' handlers in one process: no broker, no sockets.
+"""The seed day through all seven services' handlers in one process: no broker, no sockets.
 
 Each record crosses the real encode/decode edge and goes to every service the topic catalogue
 names as its consumer, deduplicated per service, in publication order. Ticks are published one
