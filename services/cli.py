@@ -12,10 +12,10 @@ from pathlib import Path
 
 from contracts.scenario import load_scenario
 from contracts.topics import COMMANDS, SERVICES, STATEMENTS, dead_letter_topic
-from services.common.keys import add_arguments as keys_arguments
-from services.common.keys import main as keys_main
 from services.audit.cli import add_arguments as audit_arguments
 from services.audit.cli import main as audit_main
+from services.common.keys import add_arguments as keys_arguments
+from services.common.keys import main as keys_main
 from services.common.localkafka import LocalBroker, bootstrap_servers_from_env
 from services.evaluate.run import add_arguments as evaluate_arguments
 from services.evaluate.run import main as evaluate_main
