@@ -63,6 +63,14 @@ class ValidatorConfig:
     def programme(self, zone: str) -> Programme:
         return self.programmes.get(zone, self.default)
 
+    @property
+    def retention_s(self) -> float:
+        """How far back readings are kept: twice the longest lookback (a baseline's own days
+        are tested against their own history), plus two days."""
+        days = max(p.lookback_days if p.method != Method.NOMINATED else 0
+                   for p in (self.default, *self.programmes.values()))
+        return (2 * days + 2) * 86_400.0
+
 
 @dataclass(frozen=True)
 class PendingEvent:
@@ -84,6 +92,7 @@ class ValidatorState:
     verified: set[str] = field(default_factory=set)
     next_end: float = math.inf
     """Earliest end (epoch s) of an event not yet verified: readings before it verify nothing."""
+    pruned_at: dict[str, float] = field(default_factory=dict)
 
     def all_lines(self) -> list[OrderLine]:
         return [line for ls in self.lines.values() for line in ls]
@@ -242,6 +251,9 @@ def on_reading(st: ValidatorState, m: Inbound) -> Sequence[Out]:
     meter.add_seconds(epoch_seconds(r.start), end, r.import_kwh)
     if end > st.metered_until.get(site, -math.inf):
         st.metered_until[site] = end
+        if end - st.pruned_at.get(site, -math.inf) >= 86_400:  # at most once a day per site
+            st.pruned_at[site] = end
+            meter.prune_before_s(end - st.config.retention_s)
         if end >= st.next_end:
             return _verify(st)
     return ()

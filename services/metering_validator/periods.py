@@ -126,8 +126,8 @@ class Meter:
     def day_complete(self, d: date) -> bool:
         return all(self.complete(t) is not None for t in period_starts(d, self.minutes))
 
-    def prune_before(self, t: datetime) -> None:
-        cut = t.timestamp()
+    def prune_before_s(self, cut: float) -> None:
+        """Forget the periods that start before `cut` (epoch seconds)."""
         for p in [p for p in self.periods if p < cut]:
             del self.periods[p]
 

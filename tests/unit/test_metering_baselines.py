@@ -391,3 +391,18 @@ def test_a_closed_day_verifies_an_event_whose_last_readings_never_came(
     assert v.missing_intervals == 1
     assert v.delivered_kwh == 675  # three half hours of 225 kWh; the missing one credits 0
     assert (v.delivered_pct, v.verdict) == (75, Verdict.PARTIAL)  # 337.5 kW of 450
+
+
+def test_readings_older_than_twice_the_lookback_are_forgotten() -> None:
+    st = ValidatorState(ValidatorConfig(programmes={"UK-EAST": DFS}))  # lookback 45 days
+    first = date(2025, 11, 3)  # this and the later days below are all GMT
+    _feed(st, CAMBRIDGE, first, "00:00", "01:00", 1000)
+    _feed(st, CAMBRIDGE, first + timedelta(days=80), "00:00", "01:00", 1000)
+    assert len(st.meters[CAMBRIDGE].periods) == 4  # 80 days < 2 x 45 + 2: kept
+
+    _feed(st, CAMBRIDGE, first + timedelta(days=93), "00:00", "01:00", 1000)
+
+    assert sorted(st.meters[CAMBRIDGE].periods) == [
+        int(local(first + timedelta(days=k), hhmm).timestamp())
+        for k in (80, 93) for hhmm in ("00:00", "00:30")]  # 3 November forgotten
+    assert ValidatorConfig().retention_s == 2 * 86_400  # nominated only: no history needed
