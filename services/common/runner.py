@@ -185,6 +185,11 @@ class Runner(Generic[S]):
         self._timings = _Timings(metrics.handler_seconds)
         self._commit: asyncio.Future[Any] | None = None
         self._stopping = asyncio.Event()
+        self._restored = asyncio.Event()
+        """Set once state is rebuilt after an assignment: the consumer may already hold live
+        records fetched from the committed offsets while the rebalance listener is still
+        re-reading (found by tests/reliability: a restarted load-shifter dead-lettered the stress
+        event as `unknown_site` because it came in before the sites were re-read)."""
         self.ready = False
         self.auth = beckn_auth(settings, metrics.registry)  # None: Beckn signing is off
         self._verified_topics = self.auth.topics if self.auth is not None else frozenset()
@@ -202,6 +207,7 @@ class Runner(Generic[S]):
         outputs suppressed; the group consumer then resumes at the committed offsets.
         """
         assert self._consumer is not None
+        self._restored.clear()
         until: dict[TopicPartition, int] = {}
         for tp in assigned:
             committed = await self._consumer.committed(tp)
@@ -216,6 +222,7 @@ class Runner(Generic[S]):
             self._flush_counts()
         self.ready = True
         self.metrics.ready.set(1)
+        self._restored.set()
 
     async def _read_below(self, until: dict[TopicPartition, int],
                           timeout_s: float = 120) -> list[Any]:
@@ -399,6 +406,7 @@ class Runner(Generic[S]):
                     batch = await self._consumer.getmany(timeout_ms=s.poll_timeout_ms,
                                                          max_records=s.max_batch)
                     if batch:
+                        await self._restored.wait()
                         await self._handle_batch(batch)
                 await self.flush_commit()
             finally:
