@@ -11,7 +11,7 @@ BROKER_ARGS ?=
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: venv jars broker-start broker-stop broker-status test demo contracts bench clean
+.PHONY: venv jars broker-start broker-stop broker-status test reliability demo contracts bench clean
 
 venv: $(VENV)/.stamp
 
@@ -36,6 +36,11 @@ broker-status: venv
 # The tests start their own broker on free ports (or use $KAFKA_BOOTSTRAP_SERVERS) and stop it.
 test: venv jars
 	$(VENV_PY) -m pytest -q tests/ $(PYTEST_ARGS)
+
+# Crash/restart tests with real processes; their figures go into docs/reliability.md.
+reliability: venv jars
+	$(VENV_PY) -m pytest -q tests/reliability $(PYTEST_ARGS)
+	$(VENV_PY) scripts/reliability_report.py --write
 
 demo: venv jars
 	$(VENV)/bin/degflex demo $(DEMO_ARGS)

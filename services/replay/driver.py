@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +71,8 @@ class ServiceProcs:
 
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    envs: dict[str, dict[str, str]] = field(default_factory=dict)
+    log_dir: Path | None = None
 
     def start(self, bootstrap: str, prefix: str, sc: Scenario, scenario_path: Path,
               log_dir: Path) -> None:
@@ -94,11 +96,26 @@ class ServiceProcs:
                    "DEGFLEX_CARBON_PRICE_GBP_PER_TONNE": str(sc.carbon_price_gbp_per_tonne),
                    "DEGFLEX_METER_RESOLUTION_S": str(sc.meter_resolution_minutes * 60),
                    **signing, **keys.get(name, {})}
-            log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", MODULES[name]], env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
-            self.ports[name] = port
+            self.envs[name], self.ports[name], self.log_dir = env, port, log_dir
+            self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        assert self.log_dir is not None
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", MODULES[name]], env=self.envs[name], stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def crash(self, name: str) -> None:
+        """kill -9 one service (no SIGTERM courtesy: no final commit, no flush)."""
+        p = self.procs[name]
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+    def restart(self, name: str) -> None:
+        """Start a crashed service again with the same settings, keys and port."""
+        self._spawn(name)
 
     def wait_ready(self, timeout_s: float, log_dir: Path) -> None:
         deadline = time.monotonic() + timeout_s
@@ -221,8 +238,11 @@ class Barrier:
 
 
 async def replay_day(sc: Scenario, bootstrap: str, prefix: str, speed: float,
-                     progress: Progress) -> None:
-    """Publish the inventory and drive the clock through the day, tick by tick."""
+                     progress: Progress,
+                     after_tick: Callable[[int], Awaitable[None]] | None = None) -> None:
+    """Publish the inventory and drive the clock through the day, tick by tick.
+
+    `after_tick(i)` (tests) runs once tick i is sent and before the barrier waits for it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     barrier = Barrier(bootstrap, prefix)
     await producer.start()
@@ -239,7 +259,7 @@ async def replay_day(sc: Scenario, bootstrap: str, prefix: str, speed: float,
         discovery = sc.at(sc.discovery_at)
         wall0, ev0 = time.monotonic(), ticks[0]
         last_hour = -1
-        for t in ticks:
+        for i, t in enumerate(ticks):
             if speed > 0:
                 due = wall0 + (t - ev0).total_seconds() / speed
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
@@ -251,6 +271,8 @@ async def replay_day(sc: Scenario, bootstrap: str, prefix: str, speed: float,
             tick = ClockAdvanced(now=t, day_start=sc.day_start, day_end=sc.day_end)
             await publish(CLOCK.name, sc.day.isoformat(), envelope(
                 tick, id=stable_id("tick", t.isoformat()), time=t, source=SOURCE))
+            if after_tick is not None:
+                await after_tick(i)
             await barrier.wait()
             hour = int((t - sc.day_start).total_seconds() // 3600)
             if hour != last_hour and hour % 2 == 0:
