@@ -16,13 +16,15 @@ BEGIN, END = "<!-- reliability-table:begin -->", "<!-- reliability-table:end -->
 
 def table(runs: list[dict]) -> str:
     rows = [("| run | crashes survived | restarts survived | bad records tried | records lost "
-             "| settlement difference (GBP, kWh) | orders/commands doubled | seconds |"),
-            "|---|---:|---:|---:|---:|---|---:|---:|"]
+             "| duplicates injected | settlement difference (GBP, kWh) | orders/commands doubled "
+             "| seconds |"),
+            "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for r in runs:
         name = r["test"] + (f" seed {r['seed']}" if "seed" in r else "")
         rows.append(
             f"| {name} | {len(r.get('crashes', []))} | {r.get('restarts', 0)} "
             f"| {r.get('bad_records', 0)} | {r['records_lost']} "
+            f"| {r.get('duplicates_injected', 0)} "
             f"| {r['settlement_difference_gbp']:g}, {r['settlement_difference_kwh']:g} "
             f"| {r.get('doubled_new_id', 0)} | {r['seconds']:g} |")
 
@@ -31,6 +33,7 @@ def table(runs: list[dict]) -> str:
 
     rows.append(f"| **total** | {total('crashes')} | {total('restarts')} | "
                 f"{total('bad_records')} | {total('records_lost')} | "
+                f"{total('duplicates_injected')} | "
                 f"{sum(r['settlement_difference_gbp'] for r in runs):g}, "
                 f"{sum(r['settlement_difference_kwh'] for r in runs):g} | "
                 f"{total('doubled_new_id')} | |")

@@ -16,6 +16,7 @@ from contracts.topics import COMMANDS, SERVICES, dead_letter_topic
 from services.replay.domain import summarise
 from services.replay.driver import (
     BECKN_TOPICS,
+    Barrier,
     ServiceProcs,
     create_topics,
     read_topics,
@@ -38,6 +39,7 @@ class Day:
     confirms: list[dict[str, Any]]
     commands: list[dict[str, Any]]
     dead_letters: int
+    dead_letter_reasons: dict[str, int]
 
     def figures(self) -> dict[str, Any]:
         """What must not change under crashes, restarts and duplicates."""
@@ -49,7 +51,9 @@ def scenario() -> Scenario:
 
 
 async def run_day(bootstrap: str, work: Path, after_tick: Hook | None = None,
-                  prefix: str | None = None) -> Day:
+                  prefix: str | None = None,
+                  before_read: Callable[[], Awaitable[None]] | None = None) -> Day:
+    """`before_read` runs once the statement is out, then the day's end is awaited again."""
     sc = scenario()
     prefix = prefix or f"rel.{uuid.uuid4().hex[:8]}."
     await create_topics(bootstrap, prefix)
@@ -64,6 +68,14 @@ async def run_day(bootstrap: str, work: Path, after_tick: Hook | None = None,
 
         await replay_day(sc, bootstrap, prefix, 0, lambda _: None, hook)
         statement = await wait_statement(bootstrap, prefix, 60)
+        if before_read is not None:
+            await before_read()
+            barrier = Barrier(bootstrap, prefix)
+            await barrier.start()
+            try:
+                await barrier.wait()
+            finally:
+                await barrier.close()
         beckn = await read_topics(bootstrap, [prefix + t for t in BECKN_TOPICS])
         cmds = await read_topics(bootstrap, [prefix + COMMANDS.name])
         dlq = await read_topics(bootstrap, [prefix + dead_letter_topic(s) for s in SERVICES])
@@ -74,7 +86,11 @@ async def run_day(bootstrap: str, work: Path, after_tick: Hook | None = None,
     docs = [json.loads(r.value) for r in beckn]
     return Day(summary=summary, statement=statement.model_dump(mode="json"),
                confirms=[d for d in docs if d["context"]["action"] == "confirm"],
-               commands=[json.loads(r.value) for r in cmds], dead_letters=len(dlq))
+               commands=[json.loads(r.value) for r in cmds], dead_letters=len(dlq),
+               dead_letter_reasons=dict(Counter(
+                   f"{r.topic.removeprefix(prefix)}: "
+                   f"{dict(r.headers).get('dlq.reason', b'?').decode()} "
+                   f"{dict(r.headers).get('dlq.error', b'').decode()[:120]}" for r in dlq)))
 
 
 def beckn_content(doc: dict[str, Any]) -> str:

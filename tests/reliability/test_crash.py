@@ -41,11 +41,6 @@ def crash_plan(seed: int, ticks: int) -> dict[int, list[tuple[str, float]]]:
     return plan
 
 
-@pytest.fixture(scope="module")
-def reference(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Day:
-    return asyncio.run(run_day(kafka_bootstrap, tmp_path_factory.mktemp("reference")))
-
-
 @pytest.mark.parametrize("seed", SEEDS)
 def test_kill_9_and_restart_changes_nothing(kafka_bootstrap: str, tmp_path: Path,
                                             reference: Day, seed: int) -> None:
