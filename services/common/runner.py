@@ -5,6 +5,12 @@ partition, offset and reason in headers. Every message id is deduplicated. At st
 assigned partition's records below the group's committed offset are re-read, in production
 order across partitions, to rebuild in-memory state with their outputs suppressed (they were
 already produced and acknowledged before the commit); live consumption resumes at the commit.
+
+Scale-out: a service whose decisions need records from partitions another instance of its group
+owns names those topics `shared`. Every instance then also reads the partitions of those topics
+it does not own, up to the group's committed offsets (records whose outputs the owner has
+already had acknowledged), with outputs suppressed; it produces and commits only for its own.
+On a rebalance a new owner applies what it has not yet seen up to the commit, then goes live.
 """
 
 from __future__ import annotations
@@ -141,17 +147,23 @@ class _Timings:
         self._values.clear()
 
 
+def _names(tps: Any) -> str:
+    return " ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in tps)) or "-"
+
+
 class _Rewind(ConsumerRebalanceListener):
     def __init__(self, runner: Runner[Any]) -> None:
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:  # noqa: D102
+        log.info("partitions revoked: %s", _names(revoked))
         try:
             await self._runner.flush_commit()
         except Exception:  # the records are handled again by the next owner, deduplicated
             log.warning("last commit before the rebalance failed", exc_info=True)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:  # noqa: D102
+        log.info("partitions assigned: %s", _names(assigned))
         await self._runner._rewind(list(assigned))
 
 
@@ -169,6 +181,8 @@ class Runner(Generic[S]):
         consumer: AIOKafkaConsumer | None = None,
         producer: AIOKafkaProducer | None = None,
         observe: Observer | None = None,
+        shared: Sequence[Topic] = (),
+        shared_poll_s: float = 0.05,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -194,6 +208,11 @@ class Runner(Generic[S]):
         self.auth = beckn_auth(settings, metrics.registry)  # None: Beckn signing is off
         self._verified_topics = self.auth.topics if self.auth is not None else frozenset()
         self._signs = self.auth is not None and self.auth.signs
+        self._shared = frozenset(settings.topic(t.name) for t in shared)
+        self._shared_poll_s = shared_poll_s
+        self._applied: dict[TopicPartition, int] = {}
+        """Next offset of each partition already applied to the state (owned or not)."""
+        self._state_lock = asyncio.Lock()
 
     def stop(self) -> None:
         """Finish the current batch, commit, close (SIGTERM lands here)."""
@@ -208,25 +227,68 @@ class Runner(Generic[S]):
         """
         assert self._consumer is not None
         self._restored.clear()
-        until: dict[TopicPartition, int] = {}
-        for tp in assigned:
-            committed = await self._consumer.committed(tp)
-            if committed:
-                until[tp] = committed
-        if until:
-            records = await self._read_below(until)
-            records.sort(key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
-            for rec in records:
-                self.metrics.replayed.labels(rec.topic).inc()
-                self._process(rec, replay=True)
-            self._flush_counts()
+        async with self._state_lock:
+            until: dict[TopicPartition, int] = {}
+            for tp in assigned:
+                committed = await self._consumer.committed(tp)
+                if committed and committed > self._applied.get(tp, 0):
+                    until[tp] = committed
+            await self._apply_below(until)
         self.ready = True
         self.metrics.ready.set(1)
         self._restored.set()
 
+    async def _apply_below(self, until: dict[TopicPartition, int]) -> None:
+        """Apply (outputs suppressed) each partition's records from what is applied to `until`."""
+        if not until:
+            return
+        records = await self._read_below(until, self._applied)
+        records.sort(key=lambda r: (r.timestamp, r.topic, r.partition, r.offset))
+        for rec in records:
+            self.metrics.replayed.labels(rec.topic).inc()
+            self._process(rec, replay=True)
+        self._flush_counts()
+        for tp, offset in until.items():
+            self._applied[tp] = max(self._applied.get(tp, 0), offset)
+
+    async def _shared_loop(self) -> None:
+        """Follow the shared topics' partitions this instance does not own, up to the group's
+        committed offsets (the owner's outputs for them are acknowledged)."""
+        assert self._consumer is not None
+        tps: list[TopicPartition] = []
+        while not tps and not self._stopping.is_set():
+            tps = [TopicPartition(t, p) for t in sorted(self._shared)
+                   for p in sorted(self._consumer.partitions_for_topic(t) or ())]
+            if not tps:
+                await asyncio.sleep(self._shared_poll_s)
+        while not self._stopping.is_set():
+            try:
+                async with self._state_lock:
+                    owned = self._consumer.assignment()
+                    others = [tp for tp in tps if tp not in owned]
+                    offsets = await self._committed(others)
+                    until = {tp: c for tp, c in offsets.items()
+                             if c > self._applied.get(tp, 0)}
+                    await self._apply_below(until)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next round retries; the owner's work is unaffected
+                log.warning("following the shared partitions failed", exc_info=True)
+            await asyncio.sleep(self._shared_poll_s)
+
+    async def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offsets of partitions (assigned or not), in one request."""
+        if not tps:
+            return {}
+        coordinator = self._consumer._coordinator  # type: ignore[union-attr]  # noqa: SLF001
+        got = await coordinator.fetch_committed_offsets(tps)
+        return {tp: meta.offset for tp, meta in got.items() if meta.offset >= 0}
+
     async def _read_below(self, until: dict[TopicPartition, int],
+                          start: Mapping[TopicPartition, int] | None = None,
                           timeout_s: float = 120) -> list[Any]:
-        """Every record below `until` on each partition (a group-less reader)."""
+        """Every record from `start` (default: the beginning) below `until` on each partition
+        (a group-less reader)."""
         reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
                                   enable_auto_commit=False, auto_offset_reset="earliest",
                                   client_id=f"{self.settings.service_name}-restore",
@@ -237,6 +299,9 @@ class Runner(Generic[S]):
             reader.assign(tps)
             ends = await reader.end_offsets(tps)
             await reader.seek_to_beginning(*tps)
+            for tp in tps:
+                if start and start.get(tp, 0) > 0:
+                    reader.seek(tp, start[tp])
             left = {tp: min(until[tp], ends[tp]) for tp in tps}
             out: list[Any] = []
             deadline = time.monotonic() + timeout_s
@@ -331,6 +396,7 @@ class Runner(Generic[S]):
         for tp, records in batch.items():
             if records:
                 commits[tp] = records[-1].offset + 1
+                self._applied[tp] = records[-1].offset + 1
             for rec in records:
                 kind, outs = process(rec, False)
                 if not outs:
@@ -401,15 +467,23 @@ class Runner(Generic[S]):
             self._consumer.subscribe([s.topic(t.name) for t in self.consumes],
                                      listener=_Rewind(self))
             await self._consumer.start()
+            follow = asyncio.ensure_future(self._shared_loop()) if self._shared else None
             try:
                 while not self._stopping.is_set():
                     batch = await self._consumer.getmany(timeout_ms=s.poll_timeout_ms,
                                                          max_records=s.max_batch)
                     if batch:
                         await self._restored.wait()
-                        await self._handle_batch(batch)
+                        if follow is None:
+                            await self._handle_batch(batch)
+                        else:
+                            async with self._state_lock:
+                                await self._handle_batch(batch)
                 await self.flush_commit()
             finally:
+                if follow is not None:
+                    follow.cancel()
+                    await asyncio.gather(follow, return_exceptions=True)
                 pending, self._commit = self._commit, None
                 if pending is not None and not pending.done():
                     pending.cancel()

@@ -15,7 +15,9 @@ from services.load_shifter.settings import LoadShifterSettings
 def bootstrap(settings: LoadShifterSettings, *, consumer: AIOKafkaConsumer | None = None,
               producer: AIOKafkaProducer | None = None) -> Runner[ShifterState]:
     metrics = stream_metrics()
-    return Runner(settings, ShifterState(costs=settings.costs), HANDLERS,
-                  consumed_by(settings.service_name),
+    consumes = consumed_by(settings.service_name)
+    # A decision at one site reads every site's plan, orders and commands: with several
+    # instances in the group, each follows every partition (outputs only for its own).
+    return Runner(settings, ShifterState(costs=settings.costs), HANDLERS, consumes,
                   metrics, consumer=consumer, producer=producer,
-                  observe=observer(metrics.registry))
+                  observe=observer(metrics.registry), shared=consumes)
