@@ -54,6 +54,7 @@ bench: venv jars
 	$(VENV_PY) bench/beckn_signing.py
 	$(VENV_PY) bench/metering_throughput.py
 	$(VENV_PY) bench/site_agent.py
+	$(VENV_PY) bench/fulfilment_latency.py
 
 # Regenerate the exported JSON Schemas, JSON-LD checks and topic catalogue after a model change.
 contracts: venv

@@ -147,16 +147,13 @@ def on_order_confirmed(st: ShifterState, m: Inbound) -> Sequence[Out]:
     return []
 
 
-def _stressed(st: ShifterState, zone: str, s: datetime, e: datetime) -> bool:
-    return any(a.zone == zone and a.event.start < e and a.event.end > s
-               for a in st.events.values())
-
-
 def site_states(st: ShifterState, ev: StressEvent) -> dict[str, SiteState]:
     """Every site's live state over the event's span: jobs and battery of the stressed site;
     orders and draw of the others (draw only where work could be moved)."""
     s, e = ev.start, ev.end
     lines = [(txn, ln) for txn, ls in st.lines.items() for ln in ls]
+    # zones under an answered event overlapping this one (once per decision, not per site)
+    busy = {a.zone for a in st.events.values() if a.event.start < e and a.event.end > s}
     out = {}
     for site_id, site in st.sites.items():
         cmds = st.site_commands(site_id)
@@ -168,7 +165,7 @@ def site_states(st: ShifterState, ev: StressEvent) -> dict[str, SiteState]:
                                         [c for c in cmds if c.action in BATTERY], s, e)
         jobs = (domain.running_jobs(site_id, s, e, places, cmds, st.parts)
                 if site_id == ev.site_id else ())
-        stressed = site_id != ev.site_id and _stressed(st, site.zone, s, e)
+        stressed = site_id != ev.site_id and site.zone in busy
         # Only a possible destination needs its draw (its headroom): skip the sweep otherwise.
         dest = (site_id != ev.site_id and cover is not None and not stressed
                 and site.zone != st.sites[ev.site_id].zone)
