@@ -276,7 +276,7 @@ def table(r: dict[str, float]) -> str:
 def write(section: str) -> None:
     path = REPO / "docs" / "benchmarks.md"
     text = path.read_text("utf-8")
-    pattern = re.compile(r"^## Fulfilment latency\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    pattern = re.compile(r"^## Fulfilment latency.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
     text = (pattern.sub(lambda _m: section, text) if pattern.search(text)
             else text.rstrip("\n") + "\n\n" + section)
     path.write_text(text, "utf-8")
