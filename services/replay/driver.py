@@ -172,9 +172,31 @@ async def create_topics(bootstrap: str, prefix: str) -> int:
                for n, p in names if n not in existing]
         if new:
             await admin.create_topics(new)
+            await _wait_for_leaders(admin, {t.name: t.num_partitions for t in new})
         return len(new)
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, partitions: dict[str, int],
+                            timeout_s: float = 30.0) -> None:
+    """Until every partition of the new topics has a leader: a client that produces or joins a
+    group the moment creation returns otherwise meets NotLeaderForPartition or a missing group
+    coordinator on a busy broker."""
+    deadline = time.monotonic() + timeout_s
+    waiting = dict(partitions)
+    while waiting:
+        for d in await admin.describe_topics(list(waiting)):
+            leaders = [p["leader"] for p in d["partitions"]]
+            if d["error_code"] == 0 and len(leaders) == waiting.get(d["topic"]) \
+                    and min(leaders) >= 0:
+                waiting.pop(d["topic"], None)
+        if not waiting:
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"topics without a leader for every partition after {timeout_s}"
+                               f" s: {sorted(waiting)}")
+        await asyncio.sleep(0.05)
 
 
 async def delete_topics(bootstrap: str, starts_with: str) -> int:
