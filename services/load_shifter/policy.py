@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csr_array
+
 EPS = 1e-6
 
 
@@ -127,6 +131,10 @@ class Decision:
     cost_gbp: float
     capacity_requests: Mapping[str, float] = field(default_factory=dict)
     """Per receiving site, the capacity above its confirmed order the grid must grant first."""
+    solver: str = "greedy"
+    """Which path chose the steps: "exact" (a MILP proved them least-cost), "greedy (exact
+    agrees)", "greedy (too large for the exact solve)", "greedy (exact solve gave up)",
+    "greedy (economic)" — see docs/fulfilment.md."""
 
     def kw(self, *kinds: StepKind) -> float:
         return sum(s.power_kw for s in self.steps if s.kind in kinds)
@@ -216,6 +224,177 @@ def _settle(chosen: list[_Choice], already: float, target: float, batt_max: floa
             batt = max(batt, batt_then)
     kept = [x for k, x in enumerate(chosen) if k not in dropped]
     return kept, min(batt_max, max(0.0, target - discrete))
+
+
+EXACT_MAX_COLS = 400
+"""Above this many 0/1 choices (part x option) the exact solve is not tried: the greedy stands."""
+EXACT_NODE_LIMIT = 2000
+"""Branch-and-bound nodes before the exact solve gives up (a count, not a wall-clock limit, so a
+replay decides the same whatever the machine's speed)."""
+
+
+def _exact(cands: list[_Candidate], opts: list[list[_Option]], need: float, batt_max: float,
+           batt_unit: float, headroom: Mapping[str, float], bound: float | None
+           ) -> tuple[list[tuple[_Candidate, _Option]], float] | str:
+    """The least-cost cover of `need` kW by at most one option per part plus the battery, with
+    each destination's moves within its headroom: a MILP solved by HiGHS. Returns the choices
+    and the battery kW, or why there is no proved answer. Options costing more than `bound`
+    alone are left out (every cost is >= 0, so none is in an answer cheaper than `bound`)."""
+    cols: list[tuple[int, _Option, float]] = []
+    for i, (c, os_) in enumerate(zip(cands, opts, strict=True)):
+        for o in os_:
+            cost = o.unit_gbp * c.job.power_kw * c.hours
+            if bound is None or cost <= bound + EPS:
+                cols.append((i, o, cost))
+    n = len(cols)
+    if n > EXACT_MAX_COLS:
+        return "too large for the exact solve"
+    dests = sorted({o.dest for _, o, _ in cols if o.kind == StepKind.MIGRATE and o.dest})
+    parts = sorted({i for i, _, _ in cols})
+    prow = {i: k for k, i in enumerate(parts)}
+    drow = {d: k for k, d in enumerate(dests)}
+    r_parts, r_dest = 1, 1 + len(parts)
+    rr, cc, vv = [], [], []
+    for k, (i, o, _) in enumerate(cols):
+        p = cands[i].job.power_kw
+        rr += [0, r_parts + prow[i]]
+        cc += [k, k]
+        vv += [p, 1.0]
+        if o.kind == StepKind.MIGRATE and o.dest:
+            rr.append(r_dest + drow[o.dest])
+            cc.append(k)
+            vv.append(p)
+    rr.append(0)
+    cc.append(n)
+    vv.append(1.0)  # the battery, kW
+    a = csr_array((vv, (rr, cc)), shape=(1 + len(parts) + len(dests), n + 1))
+    lo = [need - EPS] + [0.0] * len(parts) + [0.0] * len(dests)
+    hi = [np.inf] + [1.0] * len(parts) + [headroom[d] + EPS for d in dests]
+    cost = np.array([x[2] for x in cols] + [batt_unit])
+    res = milp(cost, constraints=LinearConstraint(a, lo, hi),
+               integrality=np.array([1] * n + [0]),
+               bounds=Bounds([0.0] * (n + 1), [1.0] * n + [batt_max]),
+               options={"node_limit": EXACT_NODE_LIMIT, "mip_rel_gap": 1e-9})
+    if res.status != 0 or res.x is None:
+        return ("exact solve gave up" if res.status == 1
+                else f"exact solve failed: {res.message}")
+    x = res.x
+    chosen = [(cands[i], o) for k, (i, o, _) in enumerate(cols) if x[k] > 0.5]
+    return chosen, max(0.0, min(batt_max, float(x[n])))
+
+
+LB_STEPS = 16
+"""Prices of destination headroom tried by `_lower_bound` (any price gives a valid bound)."""
+
+
+def _lower_bound(kw: np.ndarray, mig: np.ndarray, alt: np.ndarray, need: float,
+                 pool: float) -> float:
+    """A lower bound on the least cost of covering `need` kW with parts of `kw` kW, each either
+    moved into headroom at `mig` £/kW or relieved another way at `alt` £/kW (inf: no such
+    option): the Lagrangian relaxation of the headroom left at all destinations together
+    (`pool` kW), priced at mu £/kW, with parts taken fractionally (cheapest £/kW first), minus
+    mu x pool; the best over a grid of mu. Every mu >= 0 bounds the least cost from below, so
+    the grid costs only tightness, never validity."""
+    finite = np.isfinite(mig) & np.isfinite(alt)
+    top = float(np.max(alt[finite] - mig[finite])) if finite.any() else 0.0
+    best = 0.0
+    for mu in np.linspace(0.0, max(0.0, top), LB_STEPS + 1):
+        rate = np.minimum(mig + mu, alt)
+        order = np.argsort(rate, kind="stable")
+        cum = np.cumsum(kw[order])
+        k = int(np.searchsorted(cum, need - EPS))
+        if k >= len(cum):
+            return 0.0
+        r = rate[order]
+        full = float(np.dot(r[:k], kw[order][:k])) if k else 0.0
+        part = need - (float(cum[k - 1]) if k else 0.0)
+        best = max(best, full + part * float(r[k]) - mu * pool)
+    return best
+
+
+def _try_exact(chosen: list[_Choice], batt_used: float, asked: dict[str, float],
+               ranked: list[_Candidate], dests: list[SiteState], ask_to: SiteState | None,
+               can_ask: bool, need: float, batt_max: float, costs: Costs, hours: float
+               ) -> tuple[str, list[_Choice], float, dict[str, float]]:
+    """Check the greedy's answer against the exact least cost (`_exact`) and take the exact
+    one when it is cheaper (or leaves less shortfall); when the problem is too large for that,
+    bound the greedy's distance from the least cost instead (`_lower_bound`). Returns the path
+    taken (with the bound) and the answer."""
+    batt_unit = costs.battery_gbp_per_kwh * hours
+    g_relief = sum(x.cand.job.power_kw for x in chosen) + batt_used
+    g_cost = sum(x.cost for x in chosen) + batt_unit * batt_used
+    kw = np.array([c.job.power_kw for c in ranked])
+    max_relief = float(kw.sum()) + batt_max
+    cover = min(need, max_relief)
+    g_short = max(0.0, need - g_relief)
+    forced_short = max(0.0, need - max_relief)
+    if cover <= EPS:
+        return "greedy (exact agrees)", chosen, batt_used, asked
+    headroom = {d.site_id: d.headroom_kw for d in dests}
+    after = costs.migrate_gbp_per_kwh + costs.capacity_request_gbp_per_kwh
+    movable = np.array([c.job.migratable for c in ranked], dtype=bool) & bool(headroom)
+    mig_kw = float(kw[movable].sum())
+    # A destination that could take every movable part makes the others unnecessary.
+    roomy = [d for d in sorted(headroom) if headroom[d] + EPS >= mig_kw]
+    dest_ids = roomy[:1] or sorted(headroom)
+    heads = np.sort(np.array([headroom[d] for d in dest_ids]))
+    fits = len(heads) - np.searchsorted(heads, kw - EPS, side="left")
+    fits[~movable] = 0
+    ask = can_ask and ask_to is not None
+    pause = ~movable | (not ask) | (after >= costs.pause_gbp_per_kwh)
+    n_cols = int(fits.sum()) + (int(movable.sum()) if ask else 0) + int(pause.sum())
+    bound = g_cost if g_short <= forced_short + EPS else None
+    if n_cols > EXACT_MAX_COLS:
+        why = "too large for the exact solve"
+        if bound is not None and g_cost > EPS:
+            h = np.array([c.hours for c in ranked])
+            mig = np.where(fits > 0, costs.migrate_gbp_per_kwh * h, np.inf)
+            alt = np.where(pause, costs.pause_gbp_per_kwh * h, np.inf)
+            if ask:
+                alt = np.where(movable, np.minimum(alt, after * h), alt)
+            lb = _lower_bound(np.append(kw, batt_max), np.append(mig, np.inf),
+                              np.append(alt, batt_unit), cover, float(heads.sum()))
+            if lb > EPS:
+                why += f"; proved within {100 * max(0.0, g_cost - lb) / lb:.2f} % of the least cost"
+        return f"greedy ({why})", chosen, batt_used, asked
+    opts: list[list[_Option]] = []
+    for k, c in enumerate(ranked):
+        o: list[_Option] = []
+        if movable[k]:
+            o += [_Option(StepKind.MIGRATE, costs.migrate_gbp_per_kwh, d) for d in dest_ids
+                  if headroom[d] + EPS >= c.job.power_kw]
+            if ask and ask_to is not None:
+                o.append(_Option(StepKind.MIGRATE_AFTER_CAPACITY, after, ask_to.site_id))
+        if pause[k]:
+            o.append(_Option(StepKind.PAUSE, costs.pause_gbp_per_kwh))
+        opts.append(o)
+    out = _exact(ranked, opts, cover, batt_max, batt_unit, headroom, bound)
+    if isinstance(out, str):
+        return f"greedy ({out})", chosen, batt_used, asked
+    picks, _ = out
+    discrete = sum(c.job.power_kw for c, _ in picks)
+    e_batt = min(batt_max, max(0.0, need - discrete))
+    e_cost = sum(o.unit_gbp * c.job.power_kw * c.hours for c, o in picks) + batt_unit * e_batt
+    e_short = max(0.0, need - discrete - e_batt)
+    if e_short < g_short - EPS or (e_short <= g_short + EPS
+                                   and e_cost < g_cost - 1e-9 * max(1.0, g_cost)):
+        room = dict(headroom)
+        new: list[_Choice] = []
+        new_asked: dict[str, float] = {}
+        for c, o in sorted(picks, key=lambda x: x[1].kind != StepKind.MIGRATE):
+            before = room.get(o.dest or "", 0.0)
+            ask = 0.0
+            if o.kind == StepKind.MIGRATE and o.dest is not None:
+                room[o.dest] -= c.job.power_kw
+            elif o.kind == StepKind.MIGRATE_AFTER_CAPACITY and o.dest is not None:
+                ask = c.job.power_kw - max(0.0, before)
+                new_asked[o.dest] = new_asked.get(o.dest, 0.0) + ask
+                room[o.dest] -= c.job.power_kw - ask
+            new.append(_Choice.of(c, o, ask, before))
+        order = {id(c): k for k, c in enumerate(ranked)}
+        new.sort(key=lambda x: order[id(x.cand)])
+        return "exact", new, e_batt, new_asked
+    return "greedy (exact agrees)", chosen, batt_used, asked
 
 
 def decide(event: StressEvent, sites: Mapping[str, SiteState],
@@ -308,7 +487,7 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
     batt_used = 0.0
 
     # Cheapest relief per kWh first; among equals the larger part (fewer actions).
-    ranked = sorted(candidates, key=lambda c: (rank_unit(c.job), -c.job.power_kw,
+    ranked = sorted(candidates, key=lambda c: (rank_unit(c.job) * c.hours, -c.job.power_kw,
                                                c.job.job_id, c.job.part_id))
     chosen: list[_Choice] = []
     overshoot: list[_Candidate] = []
@@ -333,7 +512,7 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
         opt = best(c.job)
         if opt is None or (economic and opt.unit_gbp >= benefit):
             continue
-        if not battery_tried and costs.battery_gbp_per_kwh <= opt.unit_gbp:
+        if not battery_tried and costs.battery_gbp_per_kwh * hours <= opt.unit_gbp * c.hours:
             battery_tried = True
             batt_used = min(need, batt_max)
             need -= batt_used
@@ -365,6 +544,7 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
 
     if economic:
         target = already + sum(x.cand.job.power_kw for x in chosen) + batt_used
+        solver = "greedy (economic)"
     else:
         chosen, batt_used = _settle(chosen, already, target, batt_max, batt_used, costs, hours)
         # Improve: a cheap part set aside for overshooting may beat what covers that need now.
@@ -393,6 +573,9 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
         for x in chosen:
             if x.opt.kind == StepKind.MIGRATE_AFTER_CAPACITY and x.opt.dest is not None:
                 asked[x.opt.dest] = asked.get(x.opt.dest, 0.0) + x.ask_kw
+        solver, chosen, batt_used, asked = _try_exact(
+            chosen, batt_used, asked, ranked, dests, ask_to, can_ask, target - already,
+            batt_max, costs, hours)
 
     for x in chosen:
         c, opt = x.cand, x.opt
@@ -411,7 +594,9 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
         else:
             why = (f"stress {ev}: checkpoint and pause non-critical {who} at {here.site_id} "
                    f"until {c.end:%H:%M}: "
-                   + ("it cannot move" if not j.migratable else "no other site can take it")
+                   + ("it cannot move" if not j.migratable else
+                      "no other site can take it" if solver != "exact" or widest + EPS < p else
+                      "the headroom elsewhere relieves more for less with other parts")
                    + ext)
         steps.append(Step(opt.kind, here.site_id, p, c.start, c.end, cost, why, j.job_id,
                           j.part_id, opt.dest))
@@ -424,4 +609,4 @@ def decide(event: StressEvent, sites: Mapping[str, SiteState],
                           f"{_fmt(batt.usable_kwh)} kWh above reserve)"))
     relief = sum(st.power_kw for st in steps)
     return Decision(event, tuple(steps), target, relief, max(0.0, target - relief),
-                    sum(st.cost_gbp for st in steps), asked)
+                    sum(st.cost_gbp for st in steps), asked, solver)
