@@ -12,6 +12,8 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "out" / "reliability"
 DOC = REPO / "docs" / "reliability.md"
 BEGIN, END = "<!-- reliability-table:begin -->", "<!-- reliability-table:end -->"
+OWN_TABLES = ("hostile", "backpressure")
+"""Runs with a table of their own below the main one (their figures are not crash figures)."""
 
 
 def table(runs: list[dict]) -> str:
@@ -40,6 +42,40 @@ def table(runs: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def hostile(r: dict) -> str:
+    rows = [("| topic | bad records tried | of them signed | dead-lettered by each reader "
+            "| not dead-lettered |"), "|---|---:|---:|---|---:|"]
+    by_pair = r["dead_lettered_by_service_topic"]
+    for t, n in sorted(r["bad_records_by_topic"].items()):
+        readers = {k.split(" ")[0]: v for k, v in by_pair.items() if k.split(" ")[1] == t}
+        rows.append(f"| {t} | {n} | {r['signed_by_topic'].get(t, 0)} | "
+                    + ", ".join(f"{s} {v}" for s, v in sorted(readers.items()))
+                    + f" | {sum(max(0, n - v) for v in readers.values())} |")
+    fams = ", ".join(f"{k} {v}" for k, v in sorted(r["families"].items()))
+    return ("\n".join(rows) + f"\n\nFamilies: {fams}. Settlement difference "
+            f"{r['settlement_difference_gbp']:g} GBP, {r['settlement_difference_kwh']:g} kWh; "
+            f"records lost {r['records_lost']}; {r['seconds']:g} s.")
+
+
+def backpressure(r: dict) -> str:
+    mib = 1 << 20
+    return ("| backlog | backlog bytes | catch-up | RSS growth | bound (state + buffers + slack) "
+            "| legitimate state (dedupe ids) |\n|---:|---:|---:|---:|---:|---:|\n"
+            f"| {r['backlog_records']} readings | {r['backlog_bytes'] / mib:.1f} MiB "
+            f"| {r['catch_up_seconds']:g} s ({r['records_per_second']} rec/s) "
+            f"| {r['rss_growth_bytes'] / mib:.1f} MiB | {r['rss_bound_bytes'] / mib:.1f} MiB "
+            f"| {r['legitimate_state_bytes'] / mib:.1f} MiB |")
+
+
+def section(doc: str, name: str, body: str) -> str:
+    begin, end = f"<!-- reliability-{name}:begin -->", f"<!-- reliability-{name}:end -->"
+    if begin not in doc:
+        return doc
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--write", action="store_true", help="replace the table in the doc")
@@ -48,13 +84,20 @@ def main() -> int:
     if not runs:
         print(f"no results in {RESULTS}: run `make reliability` first", file=sys.stderr)
         return 1
-    out = table(runs)
+    out = table([r for r in runs if r["test"] not in OWN_TABLES])
+    extra = {r["test"]: (hostile if r["test"] == "hostile" else backpressure)(r)
+             for r in runs if r["test"] in OWN_TABLES}
     print(out)
+    for body in extra.values():
+        print("\n" + body)
     if args.write:
         doc = DOC.read_text()
         head, rest = doc.split(BEGIN, 1)
         _, tail = rest.split(END, 1)
-        DOC.write_text(f"{head}{BEGIN}\n{out}\n{END}{tail}")
+        doc = f"{head}{BEGIN}\n{out}\n{END}{tail}"
+        for name, body in extra.items():
+            doc = section(doc, name, body)
+        DOC.write_text(doc)
     return 0
 
 
