@@ -37,7 +37,7 @@ def reading(i: int) -> tuple[bytes, bytes]:
     t = datetime(2025, 11, 17, tzinfo=UTC) + timedelta(minutes=i % 1440)
     site = f"site-{i % 16}"
     ev = MeterReadingRecorded(site_id=site, start=t, end=t + timedelta(minutes=1),
-                              import_kwh=12.5, load_kwh=20.0, battery_discharge_kwh=0.0)
+                              import_kwh=20.0, load_kwh=20.0, battery_discharge_kwh=0.0)
     return site.encode(), encode(envelope(ev, id=f"reading-{site}-{i:09d}", time=t,
                                           source="backlog"))
 
