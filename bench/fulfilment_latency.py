@@ -23,7 +23,6 @@ import logging
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from contracts.events import MeterReadingRecorded, SiteCommandIssued  # noqa: E4
 from contracts.topics import BECKN_CALLBACKS, COMMANDS, PLACEMENTS, READINGS, SITES  # noqa: E402
 from services.common.codec import decode, encode, envelope  # noqa: E402
 from services.common.ids import stable_id  # noqa: E402
-from services.common.localkafka import LocalBroker, bootstrap_servers_from_env  # noqa: E402
+from services.common.localkafka import start_unless_env  # noqa: E402
 from services.replay.driver import create_topics  # noqa: E402
 from tests.unit.factories import (  # noqa: E402
     EAST_14_18,
@@ -65,12 +64,6 @@ from tests.unit.factories import (  # noqa: E402
 
 SITES_N = 42
 DAY = datetime(2025, 11, 17, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -284,12 +277,7 @@ def write(section: str) -> None:
 
 async def main(n: int, every_ms: float, rate: float, do_write: bool) -> None:
     load = os.getloadavg()[0]
-    bs = bootstrap_servers_from_env()
-    broker = None
-    if bs is None:
-        broker = LocalBroker(home=Path(tempfile.mkdtemp()), port=free_port(),
-                             controller_port=free_port())
-        bs = broker.start()
+    bs, broker = start_unless_env()
     logs = Path(tempfile.mkdtemp(prefix="fulfilment-bench-"))
     try:
         r = await bench(bs, n, every_ms, rate, logs)

@@ -20,10 +20,8 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -36,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from contracts.events import MeterReadingRecorded
 from contracts.topics import READINGS
 from services.common.codec import encode, envelope
-from services.common.localkafka import LocalBroker, bootstrap_servers_from_env
+from services.common.localkafka import start_unless_env
 from services.metering_validator.bootstrap import bootstrap
 from services.metering_validator.settings import MeteringValidatorSettings
 from services.replay.driver import create_topics
@@ -45,12 +43,6 @@ T0 = datetime(2025, 11, 17, tzinfo=UTC)
 STEP_S = 10
 TARGET_RATE = 50_000
 TARGET_RATIO = 0.5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def publish(bs: str, topic: str, n: int, sites: int) -> int:
@@ -134,12 +126,7 @@ def machine() -> str:
 
 
 async def main(n: int, sites: int, rounds: int) -> int:
-    bs = bootstrap_servers_from_env()
-    broker = None
-    if bs is None:
-        broker = LocalBroker(home=Path(tempfile.mkdtemp()), port=free_port(),
-                             controller_port=free_port())
-        bs = broker.start()
+    bs, broker = start_unless_env()
     try:
         prefix = f"bench.{uuid.uuid4().hex[:6]}."
         await create_topics(bs, prefix)

@@ -19,7 +19,6 @@ import logging
 import os
 import platform
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from contracts.events import CommandAction, SiteCommandIssued  # noqa: E402
 from contracts.topics import COMMANDS  # noqa: E402
 from services.common.codec import encode, envelope  # noqa: E402
-from services.common.localkafka import LocalBroker, bootstrap_servers_from_env  # noqa: E402
+from services.common.localkafka import start_unless_env  # noqa: E402
 from services.replay.driver import create_topics  # noqa: E402
 from services.site_agent.actuation import ActuationResult, Actuator, Operation  # noqa: E402
 from services.site_agent.bootstrap import bootstrap  # noqa: E402
@@ -73,12 +72,6 @@ class Timed:
         for cid in op.command_ids:
             self.done_ms[cid] = now
         return r
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -142,12 +135,7 @@ def write(section: str) -> None:
 
 async def main(n: int, n_slurm: int, do_write: bool) -> None:
     load = os.getloadavg()[0]
-    bs = bootstrap_servers_from_env()
-    broker = None
-    if bs is None:
-        broker = LocalBroker(home=Path(tempfile.mkdtemp()), port=free_port(),
-                             controller_port=free_port())
-        bs = broker.start()
+    bs, broker = start_unless_env()
     rows = []
     try:
         rows.append(await run(bs, "simulator (in memory)", Timed(SimulatedSite()), n))

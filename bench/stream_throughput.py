@@ -15,9 +15,7 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -30,18 +28,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from contracts.events import MeterReadingRecorded  # noqa: E402
 from contracts.topics import READINGS  # noqa: E402
 from services.common.codec import encode, envelope  # noqa: E402
-from services.common.localkafka import LocalBroker, bootstrap_servers_from_env  # noqa: E402
+from services.common.localkafka import start_unless_env  # noqa: E402
 from services.metering_validator.bootstrap import bootstrap  # noqa: E402
 from services.metering_validator.settings import MeteringValidatorSettings  # noqa: E402
 from services.replay.driver import create_topics  # noqa: E402
 
 T0 = datetime(2025, 11, 17, tzinfo=timezone.utc)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def publish(bs: str, topic: str, n: int) -> None:
@@ -103,12 +95,7 @@ async def runner(bs: str, prefix: str, n: int) -> float:
 
 
 async def main(n: int) -> None:
-    bs = bootstrap_servers_from_env()
-    broker = None
-    if bs is None:
-        broker = LocalBroker(home=Path(tempfile.mkdtemp()), port=free_port(),
-                             controller_port=free_port())
-        bs = broker.start()
+    bs, broker = start_unless_env()
     try:
         prefix = f"bench.{uuid.uuid4().hex[:6]}."
         await create_topics(bs, prefix)

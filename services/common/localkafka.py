@@ -19,6 +19,7 @@ import socket
 import string
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -49,6 +50,24 @@ def bootstrap_servers_from_env() -> str | None:
     """Return ``$KAFKA_BOOTSTRAP_SERVERS`` when it is set to something non-blank."""
     value = os.environ.get(BOOTSTRAP_ENV, "").strip()
     return value or None
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_unless_env() -> tuple[str, LocalBroker | None]:
+    """Bootstrap servers from $KAFKA_BOOTSTRAP_SERVERS, else a throwaway local broker on free
+    ports in a temporary folder (returned, for the caller to stop)."""
+    from_env = bootstrap_servers_from_env()
+    if from_env is not None:
+        return from_env, None
+    broker = LocalBroker(home=Path(tempfile.mkdtemp(prefix="degflex-kafka-")), port=free_port(),
+                         controller_port=free_port())
+    return broker.start(), broker
 
 
 @dataclass(frozen=True)
