@@ -90,8 +90,12 @@ class ValidatorState:
     metered_until: dict[str, float] = field(default_factory=dict)
     event_days: dict[str, set[date]] = field(default_factory=dict)
     verified: set[str] = field(default_factory=set)
-    next_end: float = math.inf
-    """Earliest end (epoch s) of an event not yet verified: readings before it verify nothing."""
+    waiting: dict[str, set[str]] = field(default_factory=dict)
+    """Per site, the keys of the events not yet verified that it is metered for (stressed or
+    receiving): only a change at one of these sites can make such an event ready."""
+    next_end: dict[str, float] = field(default_factory=dict)
+    """Per site, the earliest end (epoch s) of its waiting events: readings before it verify
+    nothing, so a reading costs no more than its own interval however many events wait."""
     pruned_at: dict[str, float] = field(default_factory=dict)
 
     def all_lines(self) -> list[OrderLine]:
@@ -106,11 +110,19 @@ class ValidatorState:
     def mark_event_days(self, site_id: str, start: datetime, end: datetime) -> None:
         self.event_days.setdefault(site_id, set()).update(split_days(start, end))
 
+    def sites_of(self, key: str) -> set[str]:
+        p = self.events[key]
+        return {p.site_id, *self.receiving.get(p.event.event_id, set())}
 
-def _ready(st: ValidatorState, p: PendingEvent) -> bool:
-    sites = {p.site_id, *st.receiving.get(p.event.event_id, set())}
-    end = p.event.end.timestamp()
-    return all(st.metered_until.get(s, -math.inf) >= end for s in sites)
+    def wait(self, site_id: str, key: str) -> None:
+        self.waiting.setdefault(site_id, set()).add(key)
+        end = self.events[key].event.end.timestamp()
+        self.next_end[site_id] = min(self.next_end.get(site_id, math.inf), end)
+
+
+def _ready(st: ValidatorState, key: str) -> bool:
+    end = st.events[key].event.end.timestamp()
+    return all(st.metered_until.get(s, -math.inf) >= end for s in st.sites_of(key))
 
 
 def _baseline(st: ValidatorState, site: str, periods: Sequence[datetime],
@@ -195,20 +207,26 @@ def verify_event(st: ValidatorState, p: PendingEvent) -> FlexibilityVerified:
         reasons=tuple(reasons))
 
 
-def _verify(st: ValidatorState) -> list[Out]:
+def _verify(st: ValidatorState, sites: set[str]) -> list[Out]:
+    """Verify, in key order, the waiting events of `sites` that are now metered past their end
+    at every site they involve."""
+    keys = sorted({k for s in sites for k in st.waiting.get(s, ())})
     outs = []
-    next_end = math.inf
-    for key, p in sorted(st.events.items()):
-        if key in st.verified:
-            continue
-        if not _ready(st, p):
-            next_end = min(next_end, p.event.end.timestamp())
+    touched = set(sites)
+    for key in keys:
+        if key in st.verified or not _ready(st, key):
             continue
         st.verified.add(key)
+        p = st.events[key]
+        for s in st.sites_of(key):
+            st.waiting.get(s, set()).discard(key)
+            touched.add(s)
         out = verify_event(st, p)
         outs.append(Out(VERIFICATIONS, p.site_id, envelope(
             out, id=stable_id("verified", key), time=p.event.end, source=SOURCE)))
-    st.next_end = next_end
+    for s in touched:
+        ends = [st.events[k].event.end.timestamp() for k in st.waiting.get(s, ())]
+        st.next_end[s] = min(ends, default=math.inf)
     return outs
 
 
@@ -229,16 +247,23 @@ def on_grid_update(st: ValidatorState, m: Inbound) -> Sequence[Out]:
     a = order.attributes
     if isinstance(a, GridStressEvent):
         site = order.items[0].attributes.site_id
-        st.events[f"{a.event_id}/{site}"] = PendingEvent(a, order.id or "",
-                                                         msg.context.transaction_id, site)
+        key = f"{a.event_id}/{site}"
+        st.events[key] = PendingEvent(a, order.id or "", msg.context.transaction_id, site)
         st.mark_event_days(site, a.start, a.end)
-    elif isinstance(a, FlexibilityAction) and a.role == "receiving_site" and a.accepted:
+        if key not in st.verified:
+            for s in st.sites_of(key):
+                st.wait(s, key)
+        return _verify(st, {site})
+    if isinstance(a, FlexibilityAction) and a.role == "receiving_site" and a.accepted:
         site = order.items[0].attributes.site_id
         st.receiving.setdefault(a.event_id, set()).add(site)
-        for p in st.events.values():
+        for key, p in st.events.items():
             if p.event.event_id == a.event_id:
                 st.mark_event_days(site, p.event.start, p.event.end)
-    return _verify(st)
+                if key not in st.verified:
+                    st.wait(site, key)
+        return _verify(st, {site})
+    return []
 
 
 def on_reading(st: ValidatorState, m: Inbound) -> Sequence[Out]:
@@ -254,8 +279,8 @@ def on_reading(st: ValidatorState, m: Inbound) -> Sequence[Out]:
         if end - st.pruned_at.get(site, -math.inf) >= 86_400:  # at most once a day per site
             st.pruned_at[site] = end
             meter.prune_before_s(end - st.config.retention_s)
-        if end >= st.next_end:
-            return _verify(st)
+        if end >= st.next_end.get(site, math.inf):
+            return _verify(st, {site})
     return ()
 
 
@@ -266,8 +291,8 @@ def on_day_closed(st: ValidatorState, m: Inbound) -> Sequence[Out]:
     end = c.day_end.timestamp()
     if end > st.metered_until.get(c.site_id, -math.inf):
         st.metered_until[c.site_id] = end
-        if end >= st.next_end:
-            return _verify(st)
+        if end >= st.next_end.get(c.site_id, math.inf):
+            return _verify(st, {c.site_id})
     return []
 
 

@@ -201,6 +201,31 @@ def test_an_event_is_verified_once(validator: ValidatorState) -> None:
     assert _read(validator, CAMBRIDGE, "16:00", "17:00", 0) == []
 
 
+def test_readings_at_other_sites_leave_the_event_waiting_for_its_own(
+        validator: ValidatorState) -> None:
+    # Manchester is not part of the event (no accepted receiving update): its readings past
+    # 16:00 neither verify the Cambridge event nor are checked against it
+    assert _read(validator, MANCHESTER, "14:00", "17:00", 3600) == []
+    assert MANCHESTER not in validator.waiting
+
+    (v,) = _read(validator, CAMBRIDGE, "14:00", "16:00", 1500, 300)
+
+    assert v.delivered_kw == 600  # 1200 - (1500 - 300 kWh) / 2 h
+    assert validator.waiting == {CAMBRIDGE: set()}  # nothing left to wait for
+
+
+def test_a_stress_update_arriving_after_its_readings_is_verified_at_once() -> None:
+    st = ValidatorState()
+    on_order_confirmed(st, inbound(beckn(Action.ON_CONFIRM, CAMBRIDGE_TXN,
+                                         cambridge_order(OrderStatus.CONFIRMED, confirmed=True))))
+    assert _read(st, CAMBRIDGE, "14:00", "16:00", 1500, 300) == []  # no event known yet
+
+    outs: Any = on_grid_update(st, inbound(stress_update()))
+
+    (v,) = [o.value.payload for o in outs]
+    assert (v.event_id, v.delivered_kw) == (STRESS_ID, 600)  # 1200 - (1500 - 300 kWh) / 2 h
+
+
 def test_unconfirmed_orders_nominate_nothing() -> None:
     st = ValidatorState()
     on_order_confirmed(st, inbound(beckn(Action.ON_CONFIRM, CAMBRIDGE_TXN,
