@@ -36,7 +36,7 @@ from contracts.events import (
     Verdict,
     ZoneSignalPublished,
 )
-from services.settlement.domain import (
+from rules.settlement import (
     InstructedEvent,
     OrderedLine,
     OrderInput,

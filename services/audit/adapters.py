@@ -15,7 +15,8 @@ from contracts.events import AuditEntryAppended
 from services.common.codec import DecodeError, decode
 
 REPO = Path(__file__).resolve().parents[2]
-RULES = ("services/settlement/domain.py", "services/metering_validator/domain.py")
+RULES = ("rules/settlement.py", "rules/settlement_inputs.py",
+         "services/metering_validator/domain.py")
 
 
 def rules_digests(root: Path = REPO) -> dict[str, str]:

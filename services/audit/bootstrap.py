@@ -7,13 +7,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.topics import AUDIT_LOG, consumed_by
+from rules.settlement import SettlementConfig
 from services.audit.adapters import entry_of, read_log, rules_digests
 from services.audit.domain import Chain, walk
 from services.audit.handlers import HANDLERS, AuditState
 from services.audit.settings import AuditSettings
 from services.common.metrics import stream_metrics
 from services.common.runner import Runner
-from services.settlement.domain import SettlementConfig
 
 CHAIN = {"canonical_json": "sorted keys, separators , and :, UTF-8, no NaN",
          "hash": "sha256(prev_hash_hex + body)", "genesis": "0" * 64}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from contracts.audit import (
@@ -29,17 +29,15 @@ from contracts.audit import (
     dump,
 )
 from contracts.beckn.models import BecknMessage, Order, OrderStatus
-from contracts.compute_energy.vocab import FlexibilityAction, GridStressEvent
+from contracts.compute_energy.vocab import FlexibilityAction
 from contracts.envelope import Frozen
 from contracts.events import (
     FlexibilityVerified,
-    MeterDayClosed,
-    MeterReadingRecorded,
-    ResponseDispatched,
     SettlementStatementIssued,
     ZoneSignalPublished,
 )
 from contracts.topics import AUDIT_LOG
+from rules.settlement_inputs import DayBook, instruction, site_zone
 from services.audit.domain import Chain, Head, append, content_hash
 from services.common.beckn import order_of
 from services.common.codec import envelope
@@ -70,12 +68,7 @@ class AuditState:
     logged_config: str | None = None
     settled: set[str] = field(default_factory=set)
     orders: dict[str, Order] = field(default_factory=dict)
-    stress: dict[str, StressInstruction] = field(default_factory=dict)
-    readings: dict[str, dict[datetime, MeterReadingRecorded]] = field(default_factory=dict)
-    closed: dict[str, MeterDayClosed] = field(default_factory=dict)
-    signals: dict[tuple[str, datetime], ZoneSignalPublished] = field(default_factory=dict)
-    responses: dict[str, ResponseDispatched] = field(default_factory=dict)
-    verified: dict[str, FlexibilityVerified] = field(default_factory=dict)
+    book: DayBook = field(default_factory=DayBook)
     waiting: list[Waiting] = field(default_factory=list)
 
     @classmethod
@@ -91,16 +84,11 @@ class AuditState:
                    settled={b.order_id or "" for b in chain.bodies if b.stage == Stage.SETTLED})
 
 
-def _site(order: Order) -> tuple[str, str]:
-    line = order.items[0].attributes
-    return line.site_id, line.grid_zone
-
-
 def _log(st: AuditState, stage: Stage, at: datetime, source: SourceRef | None,
          inputs: Frozen, order: Order | None = None, txn: str | None = None) -> list[Out]:
     """Append one entry (after a `configured` one if the configuration changed); nothing when
     the log already holds it."""
-    site = _site(order)[0] if order is not None else None
+    site = site_zone(order)[0] if order is not None else None
     body = AuditBody(seq=st.head.seq, stage=stage, at=at, order_id=order.id if order else None,
                      transaction_id=txn, site_id=site, source=source,
                      config_hash=st.config_hash, inputs=dump(inputs))
@@ -132,12 +120,7 @@ def _ref(st: AuditState, m: Inbound) -> SourceRef:
                      message_id=m.message_id)
 
 
-# ---- settled: what settlement used, gathered from the same topics it reads -----------------
-
-
-def _day_readings(st: AuditState, site: str, start: datetime, end: datetime
-                  ) -> list[MeterReadingRecorded]:
-    return [r for t, r in sorted(st.readings.get(site, {}).items()) if start <= t < end]
+# ---- settled: what settlement used, gathered into the same `DayBook` settlement keeps -------
 
 
 def _settled_inputs(st: AuditState, w: Waiting, order_id: str) -> SettledInputs | None:
@@ -145,31 +128,31 @@ def _settled_inputs(st: AuditState, w: Waiting, order_id: str) -> SettledInputs 
     (the day is complete for settlement exactly when it is complete here)."""
     s = w.value
     assert isinstance(s, SettlementStatementIssued)
+    book = st.book
     rec = next(o for o in s.orders if o.order_id == order_id)
     order = st.orders.get(rec.transaction_id)
     site_rec = next((x for x in s.sites if x.site_id == rec.site_id), None)
-    closed = st.closed.get(rec.site_id)
+    closed = book.closed.get(rec.site_id)
     if order is None or site_rec is None or closed is None or closed.day_end != s.day_end:
         return None
-    readings = _day_readings(st, rec.site_id, s.day_start, s.day_end)
+    readings = book.day_readings(rec.site_id, s.day_start, s.day_end)
     if len(readings) < closed.readings:
         return None
-    zone = _site(order)[1]
-    signals = [x for (z, _), x in sorted(st.signals.items()) if z == zone]
-    day = [x for x in signals if x.period_end > s.day_start and x.period_start < s.day_end]
-    if sum((x.period_end - x.period_start for x in day), timedelta()) < s.day_end - s.day_start:
+    zone = site_zone(order)[1]
+    if not book.covers(zone, s.day_start, s.day_end) or not book.answered():
         return None
-    if any(k not in st.verified or k not in st.responses for k in st.stress):
-        return None
+    signals = book.zone_signals(zone)
     return SettledInputs(
         statement_id=w.source.message_id, statement_orders=tuple(o.order_id for o in s.orders),
         day_start=s.day_start, day_end=s.day_end, config=st.settlement_config,
         config_digest=s.config_digest, inputs_digest=s.inputs_digest,
         transaction_id=rec.transaction_id, order=order, readings=tuple(readings),
         signals=tuple(signals), dataset_version=dataset_version(signals),
-        events=tuple(v for _, v in sorted(st.stress.items())),
-        verifications=tuple(v for _, v in sorted(st.verified.items())),
-        responses=tuple(v for _, v in sorted(st.responses.items())),
+        events=tuple(StressInstruction(site_id=e.site_id, order_id=e.order_id,
+                                       transaction_id=e.transaction_id, event=e.event)
+                     for _, e in sorted(book.events.items())),
+        verifications=tuple(v for _, v in sorted(book.verified.items())),
+        responses=tuple(v for _, v in sorted(book.responses.items())),
         recorded_site=site_rec, recorded_order=rec,
         recorded_events=tuple(e for e in s.events if e.transaction_id == rec.transaction_id))
 
@@ -239,10 +222,9 @@ def on_update(st: AuditState, m: Inbound) -> Sequence[Out]:
     msg: BecknMessage = m.value
     order = order_of(msg)
     txn = msg.context.transaction_id
-    if isinstance(order.attributes, GridStressEvent):
-        site = _site(order)[0]
-        st.stress[f"{order.attributes.event_id}/{site}"] = StressInstruction(
-            site_id=site, order_id=order.id, transaction_id=txn, event=order.attributes)
+    event = instruction(txn, order)
+    if event is not None:
+        st.book.record(event)
         stage = Stage.INSTRUCTED
     elif isinstance(order.attributes, FlexibilityAction):
         stage = Stage.ADJUSTED
@@ -264,13 +246,13 @@ def on_status(st: AuditState, m: Inbound) -> Sequence[Out]:
 
 def on_day_closed(st: AuditState, m: Inbound) -> Sequence[Out]:
     """delivered: the site's meter has the whole day; one entry per confirmed order there."""
-    c: MeterDayClosed = m.value.payload
-    st.closed[c.site_id] = c
+    c = m.value.payload
+    st.book.record(c)
     outs: list[Out] = []
-    readings = _day_readings(st, c.site_id, c.day_start, c.day_end)
-    responses = tuple(r for _, r in sorted(st.responses.items()) if r.site_id == c.site_id)
+    readings = st.book.day_readings(c.site_id, c.day_start, c.day_end)
+    responses = tuple(r for _, r in sorted(st.book.responses.items()) if r.site_id == c.site_id)
     for txn, order in sorted(st.orders.items()):
-        if _site(order)[0] != c.site_id:
+        if site_zone(order)[0] != c.site_id:
             continue
         inputs = DeliveredInputs(
             day_start=c.day_start, day_end=c.day_end, intervals=len(readings),
@@ -285,7 +267,7 @@ def on_day_closed(st: AuditState, m: Inbound) -> Sequence[Out]:
 def on_verified(st: AuditState, m: Inbound) -> Sequence[Out]:
     """verified: the metering validator's verdict on the order's response to a stress event."""
     v: FlexibilityVerified = m.value.payload
-    st.verified[f"{v.event_id}/{v.site_id}"] = v
+    st.book.record(v)
     order = st.orders.get(v.transaction_id)
     if order is None:
         return _drain(st)
@@ -301,20 +283,13 @@ def on_statement(st: AuditState, m: Inbound) -> Sequence[Out]:
 
 
 def on_reading(st: AuditState, m: Inbound) -> Sequence[Out]:
-    r: MeterReadingRecorded = m.value.payload
-    st.readings.setdefault(r.site_id, {})[r.start] = r
+    st.book.record(m.value.payload)
     return []
 
 
-def on_signal(st: AuditState, m: Inbound) -> Sequence[Out]:
-    s: ZoneSignalPublished = m.value.payload
-    st.signals[(s.zone, s.period_start)] = s
-    return _drain(st)
-
-
-def on_response(st: AuditState, m: Inbound) -> Sequence[Out]:
-    r: ResponseDispatched = m.value.payload
-    st.responses[f"{r.event_id}/{r.site_id}"] = r
+def on_input(st: AuditState, m: Inbound) -> Sequence[Out]:
+    """A zone signal or a response: kept, and it may complete a waiting settled entry."""
+    st.book.record(m.value.payload)
     return _drain(st)
 
 
@@ -326,8 +301,8 @@ HANDLERS = {
     "metering.reading.recorded": on_reading,
     "metering.day.closed": on_day_closed,
     "metering.flexibility.verified": on_verified,
-    "fulfilment.response.dispatched": on_response,
-    "grid.signal.published": on_signal,
+    "fulfilment.response.dispatched": on_input,
+    "grid.signal.published": on_input,
     "settlement.statement.issued": on_statement,
     "settlement.site.settled": ignore,
     "beckn.discover": ignore,

@@ -1,8 +1,8 @@
 """Recompute a day's settlement from its settled entries with settlement's own pure `settle_day`.
 
-The auditor's one reach into another service: settlement's domain module is imported (not
-copied), so the check runs the rules on the recorded inputs. The inputs are rebuilt exactly as
-settlement assembles them, so they must hash to the statement's `inputs_digest`; then every
+The rules are the ones settlement runs, from the shared pure package `rules` (not a copy, and
+not settlement's service folder). The inputs are rebuilt with the same `assemble` settlement
+builds them with, so they must hash to the statement's `inputs_digest`; then every
 recorded figure of each order, its site and its events must equal the recomputed one: money to
 the penny, carbon to the gram, energy to the watt-hour, power to the watt, the rest exactly.
 """
@@ -14,16 +14,15 @@ from typing import Any
 
 from contracts.audit import AuditBody, OrderSnapshot, SettledInputs, Stage
 from contracts.compute_energy.vocab import SettlementMetrics
-from services.audit.handlers import dataset_version
-from services.settlement.domain import (
+from rules.settlement import (
     InstructedEvent,
-    OrderedLine,
-    OrderInput,
     SettlementConfig,
     SettlementInputError,
     SettlementInputs,
     settle_day,
 )
+from rules.settlement_inputs import assemble, order_input
+from services.audit.handlers import dataset_version
 
 TOLERANCE = (("gbp", 0.005), ("kg", 0.0005), ("kwh", 0.0005), ("kw", 0.0005))
 
@@ -61,36 +60,20 @@ def differences(what: str, recorded: Any, recomputed: Any) -> list[str]:
     return [f"{what} recorded {recorded!r}, recomputed {recomputed!r}"]
 
 
-def _order_input(inp: SettledInputs) -> OrderInput:
-    """The order as settlement's `inputs_of` turns a confirmed Beckn order into an input."""
-    first = inp.order.items[0].attributes
-    return OrderInput(
-        order_id=inp.order.id or "", transaction_id=inp.transaction_id, site_id=first.site_id,
-        zone=first.grid_zone,
-        items=tuple(OrderedLine(item_id=i.ordered_item, line_id=i.line_id, line=i.attributes)
-                    for i in inp.order.items))
-
-
 def rebuild(parts: Sequence[SettledInputs]) -> SettlementInputs:
-    """The day's inputs from its settled entries, ordered as settlement orders them."""
+    """The day's inputs from its settled entries, assembled as settlement assembles them."""
     p0 = parts[0]
-    orders = sorted((_order_input(p) for p in parts), key=lambda o: (o.site_id, o.order_id))
-    zones = {o.zone for o in orders}
-    signals = {(s.zone, s.period_start): s for p in parts for s in p.signals}
-    readings = {(r.site_id, r.start): r for p in parts for r in p.readings}
-    events = {f"{e.event.event_id}/{e.site_id}": e for p in parts for e in p.events}
-    verified = {f"{v.event_id}/{v.site_id}": v for p in parts for v in p.verifications}
-    responses = {f"{r.event_id}/{r.site_id}": r for p in parts for r in p.responses}
-    return SettlementInputs(
+    return assemble(
         day_start=p0.day_start, day_end=p0.day_end,
-        config=SettlementConfig.model_validate(p0.config), orders=tuple(orders),
-        signals=tuple(s for (z, _), s in sorted(signals.items()) if z in zones),
-        readings=tuple(r for _, r in sorted(readings.items())),
-        events=tuple(InstructedEvent(site_id=e.site_id, order_id=e.order_id,
-                                     transaction_id=e.transaction_id, event=e.event)
-                     for _, e in sorted(events.items())),
-        verifications=tuple(v for _, v in sorted(verified.items())),
-        responses=tuple(r for _, r in sorted(responses.items())))
+        config=SettlementConfig.model_validate(p0.config),
+        orders=(order_input(p.transaction_id, p.order) for p in parts),
+        signals=(s for p in parts for s in p.signals),
+        readings=(r for p in parts for r in p.readings),
+        events=(InstructedEvent(site_id=e.site_id, order_id=e.order_id,
+                                transaction_id=e.transaction_id, event=e.event)
+                for p in parts for e in p.events),
+        verifications=(v for p in parts for v in p.verifications),
+        responses=(r for p in parts for r in p.responses))
 
 
 def check_statement(bodies: Sequence[AuditBody]) -> tuple[AuditBody, str] | None:

@@ -13,7 +13,7 @@ from contracts.events import (
     SiteRegistered,
 )
 from contracts.scenario import Scenario
-from services.settlement.domain import reduction_pct
+from rules.settlement import reduction_pct
 
 
 def sites_of(sc: Scenario) -> list[SiteRegistered]:

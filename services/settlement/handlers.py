@@ -4,60 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from contracts.beckn.models import Action, BecknMessage, OrderItem, OrderMessage, OrderStatus
-from contracts.compute_energy.vocab import GridStressEvent, OrderItemSettlement, SettlementMetrics
-from contracts.events import (
-    FlexibilityVerified,
-    MeterDayClosed,
-    MeterReadingRecorded,
-    OrderSettlement,
-    ResponseDispatched,
-    ZoneSignalPublished,
-)
+from contracts.compute_energy.vocab import OrderItemSettlement, SettlementMetrics
+from contracts.events import OrderSettlement
 from contracts.topics import BECKN_STATUSES, STATEMENTS
+from rules.settlement import SettlementConfig, SettlementInputError, SettlementInputs, settle_day
+from rules.settlement_inputs import DayBook, instruction, order_input, site_zone
 from services.common.beckn import Parties, order_of, request
 from services.common.codec import envelope
 from services.common.ids import stable_id
 from services.common.runner import HandlerRejected, Inbound, Out, ignore
-from services.settlement.domain import (
-    InstructedEvent,
-    OrderedLine,
-    OrderInput,
-    SettlementConfig,
-    SettlementInputError,
-    SettlementInputs,
-    settle_day,
-)
 
 SOURCE = "settlement"
-
-
-@dataclass(frozen=True)
-class Instructed:
-    event: GridStressEvent
-    site_id: str
-    order_id: str
-    transaction_id: str
 
 
 @dataclass
 class SettlementState:
     config: SettlementConfig = field(default_factory=SettlementConfig)
-    signals: dict[tuple[str, datetime], ZoneSignalPublished] = field(default_factory=dict)
+    book: DayBook = field(default_factory=DayBook)
     orders: dict[str, BecknMessage] = field(default_factory=dict)
-    events: dict[str, Instructed] = field(default_factory=dict)
-    readings: dict[str, dict[datetime, MeterReadingRecorded]] = field(default_factory=dict)
-    closed: dict[str, MeterDayClosed] = field(default_factory=dict)
-    verified: dict[str, FlexibilityVerified] = field(default_factory=dict)
-    responses: dict[str, ResponseDispatched] = field(default_factory=dict)
     settled: set[datetime] = field(default_factory=set)
 
 
 def _site_of(msg: BecknMessage) -> tuple[str, str]:
-    line = order_of(msg).items[0].attributes
-    return line.site_id, line.grid_zone
+    return site_zone(order_of(msg))
 
 
 def _complete(st: SettlementState) -> datetime | None:
@@ -66,56 +38,32 @@ def _complete(st: SettlementState) -> datetime | None:
     period's signal is in; else None."""
     if not st.orders:
         return None
+    book = st.book
     sites = {_site_of(m) for m in st.orders.values()}
-    if any(s not in st.closed for s, _ in sites):
+    if any(s not in book.closed for s, _ in sites):
         return None
-    ends = {st.closed[s].day_end for s, _ in sites}
+    ends = {book.closed[s].day_end for s, _ in sites}
     if len(ends) != 1:
         return None
     day_end = ends.pop()
-    day_start = next(iter(st.closed.values())).day_start
-    if day_end in st.settled:
+    day_start = next(iter(book.closed.values())).day_start
+    if day_end in st.settled or not book.answered():
         return None
-    for ev_key in st.events:
-        if ev_key not in st.verified or ev_key not in st.responses:
-            return None
     # read in another order (a fresh consumer group), a verification may come before the
     # instruction it verifies or the order it pays: wait for them
-    for ev_key, v in st.verified.items():
-        if ev_key not in st.events or v.transaction_id not in st.orders:
+    for ev_key, v in book.verified.items():
+        if ev_key not in book.events or v.transaction_id not in st.orders:
             return None
-    for _, zone in sites:
-        got = [s for (z, _), s in st.signals.items() if z == zone]
-        covered = sum((s.period_end - s.period_start for s in got), timedelta())
-        if covered < day_end - day_start:
-            return None
+    if not all(book.covers(zone, day_start, day_end) for _, zone in sites):
+        return None
     return day_end
 
 
 def inputs_of(st: SettlementState, day_end: datetime) -> SettlementInputs:
     """The pure settlement's inputs, read off the gathered state for the day ending `day_end`."""
-    day_start = next(iter(st.closed.values())).day_start
-    orders = []
-    for txn, msg in st.orders.items():
-        site_id, zone = _site_of(msg)
-        order = order_of(msg)
-        orders.append(OrderInput(
-            order_id=order.id or "", transaction_id=txn, site_id=site_id, zone=zone,
-            items=tuple(OrderedLine(item_id=i.ordered_item, line_id=i.line_id,
-                                    line=i.attributes) for i in order.items)))
-    sites = {o.site_id for o in orders}
-    zones = {o.zone for o in orders}
-    return SettlementInputs(
-        day_start=day_start, day_end=day_end, config=st.config,
-        orders=tuple(sorted(orders, key=lambda o: (o.site_id, o.order_id))),
-        signals=tuple(s for (z, _), s in sorted(st.signals.items()) if z in zones),
-        readings=tuple(r for site in sorted(sites) for t, r in sorted(
-            st.readings.get(site, {}).items()) if day_start <= t < day_end),
-        events=tuple(InstructedEvent(site_id=e.site_id, order_id=e.order_id,
-                                     transaction_id=e.transaction_id, event=e.event)
-                     for _, e in sorted(st.events.items())),
-        verifications=tuple(v for _, v in sorted(st.verified.items())),
-        responses=tuple(r for _, r in sorted(st.responses.items())))
+    day_start = next(iter(st.book.closed.values())).day_start
+    return st.book.inputs((order_input(txn, order_of(msg)) for txn, msg in st.orders.items()),
+                          day_start, day_end, st.config)
 
 
 def _metrics(o: OrderSettlement, items: Sequence[OrderItem]) -> SettlementMetrics:
@@ -180,8 +128,7 @@ def _maybe_settle(st: SettlementState) -> list[Out]:
 
 def on_signal(st: SettlementState, m: Inbound) -> Sequence[Out]:
     """Prices and intensities in force, per zone and period."""
-    s = m.value.payload
-    st.signals[(s.zone, s.period_start)] = s
+    st.book.record(m.value.payload)
     return _maybe_settle(st)
 
 
@@ -197,36 +144,30 @@ def on_grid_update(st: SettlementState, m: Inbound) -> Sequence[Out]:
     """A stress event must be verified before its day settles (and may be the last piece
     read, after its verification)."""
     msg: BecknMessage = m.value
-    order = order_of(msg)
-    if isinstance(order.attributes, GridStressEvent):
-        site_id, _ = _site_of(msg)
-        st.events[f"{order.attributes.event_id}/{site_id}"] = Instructed(
-            order.attributes, site_id, order.id or "", msg.context.transaction_id)
+    event = instruction(msg.context.transaction_id, order_of(msg))
+    if event is not None:
+        st.book.record(event)
     return _maybe_settle(st)
 
 
 def on_reading(st: SettlementState, m: Inbound) -> Sequence[Out]:
-    r = m.value.payload
-    st.readings.setdefault(r.site_id, {})[r.start] = r
+    st.book.record(m.value.payload)
     return []
 
 
 def on_day_closed(st: SettlementState, m: Inbound) -> Sequence[Out]:
     """A site's meter has the whole day: settle if everything else is in."""
-    c = m.value.payload
-    st.closed[c.site_id] = c
+    st.book.record(m.value.payload)
     return _maybe_settle(st)
 
 
 def on_verified(st: SettlementState, m: Inbound) -> Sequence[Out]:
-    v = m.value.payload
-    st.verified[f"{v.event_id}/{v.site_id}"] = v
+    st.book.record(m.value.payload)
     return _maybe_settle(st)
 
 
 def on_response(st: SettlementState, m: Inbound) -> Sequence[Out]:
-    r = m.value.payload
-    st.responses[f"{r.event_id}/{r.site_id}"] = r
+    st.book.record(m.value.payload)
     return _maybe_settle(st)
 
 

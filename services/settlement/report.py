@@ -22,7 +22,7 @@ from contracts.events import (
     SettlementStatementIssued,
     SiteDaySettled,
 )
-from services.settlement.domain import reduction_pct
+from rules.settlement import reduction_pct
 
 ENERGY_LOG_COLUMNS = (
     "site_id", "zone", "order_id", "start", "end", "metered_hours", "import_kwh", "load_kwh",

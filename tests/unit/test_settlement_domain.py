@@ -18,7 +18,7 @@ from contracts.events import (
     ZoneSignalPublished,
 )
 from services.grid_signal.domain import zone_signals
-from services.settlement.domain import (
+from rules.settlement import (
     DaySettlement,
     InstructedEvent,
     MissingSignal,

@@ -18,9 +18,9 @@ from contracts.events import (
     Verdict,
 )
 from contracts.topics import BECKN_STATUSES, STATEMENTS
+from rules.settlement import SettlementConfig
 from services.common.runner import HandlerRejected
 from services.grid_signal.domain import zone_signals
-from services.settlement.domain import SettlementConfig
 from services.settlement.handlers import (
     SettlementState,
     on_day_closed,
@@ -215,10 +215,10 @@ def test_a_day_that_cannot_be_settled_is_rejected_with_the_reason(
 
 def test_a_verification_read_before_its_instruction_waits_for_it(
         ledger: SettlementState) -> None:
-    instructed = dict(ledger.events)
-    ledger.events.clear()  # as a fresh consumer group may read the topics
+    instructed = dict(ledger.book.events)
+    ledger.book.events.clear()  # as a fresh consumer group may read the topics
 
     assert on_response(ledger, inbound(env(_response()))) == []
-    ledger.events.update(instructed)
+    ledger.book.events.update(instructed)
     st = _statement(on_grid_update(ledger, inbound(stress_update())))
     assert st.flex_payment_gbp == pytest.approx(135)

@@ -13,7 +13,7 @@ import pytest
 
 from services.common.codec import encode, envelope
 from services.common.ids import stable_id
-from services.settlement.domain import settle_day
+from rules.settlement import settle_day
 from services.settlement.report import (
     ReportError,
     SettledDay,

@@ -18,7 +18,8 @@ In short, per settlement interval k of a site (30 min by default):
   discharged) are reported beside them.
 
 Nothing here reads a clock, the environment or a socket: the same inputs give the same
-statement, which is what the audit trail recomputes.
+statement, which is what the audit trail recomputes (so this lives in the shared `rules`
+package, run by settlement and re-run by the audit; see rules/README.md).
 """
 
 from __future__ import annotations
