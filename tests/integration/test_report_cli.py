@@ -15,66 +15,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from contracts.beckn.models import Action, OrderStatus
-from contracts.events import (
-    FlexibilityVerified,
-    MeterDayClosed,
-    ResponseDispatched,
-    SiteDelta,
-    Verdict,
-)
 from contracts.topics import consumed_by, owned_by
 from services.cli import main
-from services.common.codec import Message, encode
-from services.grid_signal.domain import zone_signals
+from services.common.codec import encode
 from services.settlement.bootstrap import bootstrap
 from services.settlement.settings import SettlementSettings
-from tests.unit.factories import (
-    CAMBRIDGE,
-    CAMBRIDGE_TXN,
-    MANCHESTER,
-    MANCHESTER_TXN,
-    STRESS_ID,
-    at,
-    beckn,
-    cambridge_order,
-    env,
-    manchester_order,
-    seed,
-    seed_cambridge_readings,
-    seed_manchester_readings,
-    stress_update,
-)
+from tests.unit.factories import CAMBRIDGE_TXN, at, settlement_day
 
 pytestmark = pytest.mark.kafka
-
-
-def _seed_day_records() -> list[tuple[str, str, Message]]:
-    """(topic, key, record) the settlement service consumes on the seed day."""
-    recs: list[tuple[str, str, Message]] = []
-    for zone in ("UK-EAST", "UK-NW"):
-        recs += [("grid.signals.v1", zone, env(s)) for s in zone_signals(seed(), zone)]
-    for txn, order in ((CAMBRIDGE_TXN, cambridge_order(OrderStatus.CONFIRMED, confirmed=True)),
-                       (MANCHESTER_TXN, manchester_order(OrderStatus.CONFIRMED, confirmed=True))):
-        recs.append(("beckn.callbacks.v1", txn, beckn(Action.ON_CONFIRM, txn, order)))
-    recs.append(("beckn.callbacks.v1", CAMBRIDGE_TXN, stress_update()))
-    for r in [*seed_cambridge_readings(), *seed_manchester_readings()]:
-        recs.append(("metering.readings.v1", r.site_id, env(r)))
-    for site in (CAMBRIDGE, MANCHESTER):
-        recs.append(("metering.readings.v1", site, env(MeterDayClosed(
-            site_id=site, day_start=at("00:00"), day_end=at("24:00"), readings=24))))
-    recs.append(("metering.verifications.v1", CAMBRIDGE, env(FlexibilityVerified(
-        event_id=STRESS_ID, order_id="order-cambridge-east-20251117",
-        transaction_id=CAMBRIDGE_TXN, site_id=CAMBRIDGE, start=at("14:00"), end=at("16:00"),
-        requested_kw=450, baseline_kw=1200, metered_kw=750, delivered_kw=450, delivered_kwh=900,
-        delivered_pct=100, verdict=Verdict.DELIVERED,
-        receiving=(SiteDelta(site_id=MANCHESTER, baseline_kw=1200, metered_kw=1500),),
-        net_system_kw=150))))
-    recs.append(("fulfilment.responses.v1", CAMBRIDGE, env(ResponseDispatched(
-        event_id=STRESS_ID, site_id=CAMBRIDGE, requested_kw=450, shifted_kw=300,
-        shifted_to=(MANCHESTER,), battery_kw=150, shortfall_kw=0, command_ids=("c1",),
-        start=at("14:00"), end=at("16:00")))))
-    return recs
 
 
 async def _topics(bootstrap_servers: str, prefix: str, create: bool) -> None:
@@ -96,7 +44,7 @@ async def _settle_through_kafka(bootstrap_servers: str, prefix: str) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
     await producer.start()
     try:
-        for topic, key, value in _seed_day_records():
+        for topic, key, value in settlement_day().records():
             await producer.send_and_wait(prefix + topic, encode(value), key=key.encode())
     finally:
         await producer.stop()

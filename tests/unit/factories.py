@@ -7,6 +7,8 @@ traffic it stands for. Figures default to the seed scenario (scenarios/seed-camb
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -45,14 +47,20 @@ from contracts.events import (
     BatterySpec,
     ClockAdvanced,
     Event,
+    FlexibilityVerified,
+    MeterDayClosed,
     MeterReadingRecorded,
     PlacementScheduled,
+    ResponseDispatched,
+    SiteDelta,
     SiteRegistered,
+    Verdict,
 )
 from contracts.scenario import Scenario, load_scenario
-from services.common.codec import envelope
+from services.common.codec import Message, envelope
 from services.common.ids import stable_id
 from services.common.runner import Inbound
+from services.grid_signal.domain import zone_signals
 
 SEED_PATH = Path(__file__).resolve().parents[2] / "scenarios" / "seed-cambridge-manchester.yaml"
 DAY = datetime(2025, 11, 17, tzinfo=timezone.utc)
@@ -315,3 +323,77 @@ def seed_manchester_readings() -> list[MeterReadingRecorded]:
     """Batch-b 14-18 at 1200 kW plus batch-a/sweep's 300 kW during 14-16."""
     return hourly_readings({"14:00": (1500, 0), "15:00": (1500, 0), "16:00": (1200, 0),
                             "17:00": (1200, 0)}, MANCHESTER)
+
+
+# ---- what settlement consumes on the seed day --------------------------------------------------
+
+Record = tuple[str, str, Message]  # (catalogue topic, key, record)
+
+
+def seed_verified(delivered_kw: float = 450, pct: float = 100) -> FlexibilityVerified:
+    """The validator's verdict on Cambridge's 14:00-16:00 response (Manchester took 300 kW)."""
+    return FlexibilityVerified(
+        event_id=STRESS_ID, order_id="order-cambridge-east-20251117",
+        transaction_id=CAMBRIDGE_TXN, site_id=CAMBRIDGE, start=at("14:00"), end=at("16:00"),
+        requested_kw=450, baseline_kw=1200, metered_kw=1200 - delivered_kw,
+        delivered_kw=delivered_kw, delivered_kwh=delivered_kw * 2, delivered_pct=pct,
+        verdict=Verdict.DELIVERED,
+        receiving=(SiteDelta(site_id=MANCHESTER, baseline_kw=1200, metered_kw=1500),),
+        net_system_kw=delivered_kw - 300)
+
+
+def seed_response() -> ResponseDispatched:
+    """The load-shifter's answer to the stress event: 300 kW to Manchester, battery 150 kW."""
+    return ResponseDispatched(event_id=STRESS_ID, site_id=CAMBRIDGE, requested_kw=450,
+                              shifted_kw=300, shifted_to=(MANCHESTER,), battery_kw=150,
+                              shortfall_kw=0, command_ids=("c1",), start=at("14:00"),
+                              end=at("16:00"))
+
+
+def day_closed(site_id: str) -> MeterDayClosed:
+    """The site's meter has the whole seed day (24 hourly readings)."""
+    return MeterDayClosed(site_id=site_id, day_start=at("00:00"), day_end=at("24:00"),
+                          readings=24)
+
+
+@dataclass(frozen=True)
+class SettlementDay:
+    """The seed day as settlement reads it, part by part, each a list of `Record`s."""
+
+    signals: list[Record]
+    confirmations: list[Record]
+    stress: list[Record]
+    readings: list[Record]
+    closures: list[Record]
+    verification: list[Record]
+    response: list[Record]
+
+    def records(self) -> list[Record]:
+        """Every part, the response last: the one piece that completes the day."""
+        return [*self.signals, *self.confirmations, *self.stress, *self.readings,
+                *self.closures, *self.verification, *self.response]
+
+
+def settlement_day() -> SettlementDay:
+    return SettlementDay(
+        signals=[("grid.signals.v1", zone, env(s)) for zone in ("UK-EAST", "UK-NW")
+                 for s in zone_signals(seed(), zone)],
+        confirmations=[("beckn.callbacks.v1", txn, beckn(Action.ON_CONFIRM, txn, o)) for txn, o in (
+            (CAMBRIDGE_TXN, cambridge_order(OrderStatus.CONFIRMED, confirmed=True)),
+            (MANCHESTER_TXN, manchester_order(OrderStatus.CONFIRMED, confirmed=True)))],
+        stress=[("beckn.callbacks.v1", CAMBRIDGE_TXN, stress_update())],
+        readings=[("metering.readings.v1", r.site_id, env(r))
+                  for r in [*seed_cambridge_readings(), *seed_manchester_readings()]],
+        closures=[("metering.readings.v1", s, env(day_closed(s))) for s in (CAMBRIDGE, MANCHESTER)],
+        verification=[("metering.verifications.v1", CAMBRIDGE, env(seed_verified()))],
+        response=[("fulfilment.responses.v1", CAMBRIDGE, env(seed_response()))])
+
+
+def feed(handlers: Mapping[str, Callable[[Any, Inbound], Sequence[Any]]], state: Any,
+         records: Sequence[Record]) -> list[Any]:
+    """Each record through the handler for its kind, as the runner would; every output."""
+    outs: list[Any] = []
+    for _, _, value in records:
+        m = inbound(value)
+        outs += handlers[m.kind](state, m)
+    return outs

@@ -8,20 +8,13 @@ import pytest
 
 from contracts.beckn.models import Action, BecknMessage, OrderMessage, OrderStatus
 from contracts.compute_energy.vocab import SettlementMetrics
-from contracts.events import (
-    FlexibilityVerified,
-    MeterDayClosed,
-    ResponseDispatched,
-    SettlementStatementIssued,
-    SiteDaySettled,
-    SiteDelta,
-    Verdict,
-)
+from contracts.events import SettlementStatementIssued, SiteDaySettled
 from contracts.topics import BECKN_STATUSES, STATEMENTS
 from rules.settlement import SettlementConfig
 from services.common.runner import HandlerRejected
 from services.grid_signal.domain import zone_signals
 from services.settlement.handlers import (
+    HANDLERS,
     SettlementState,
     on_day_closed,
     on_grid_update,
@@ -37,59 +30,31 @@ from .factories import (
     CAMBRIDGE_TXN,
     MANCHESTER,
     MANCHESTER_TXN,
-    STRESS_ID,
     at,
     beckn,
     cambridge_order,
+    day_closed,
     env,
+    feed,
     inbound,
     manchester_order,
     seed,
-    seed_cambridge_readings,
     seed_manchester_readings,
+    seed_response,
+    seed_verified,
+    settlement_day,
     stress_update,
 )
-
-
-def _verified(delivered_kw: float = 450, pct: float = 100) -> FlexibilityVerified:
-    return FlexibilityVerified(
-        event_id=STRESS_ID, order_id="order-cambridge-east-20251117",
-        transaction_id=CAMBRIDGE_TXN, site_id=CAMBRIDGE, start=at("14:00"), end=at("16:00"),
-        requested_kw=450, baseline_kw=1200, metered_kw=1200 - delivered_kw,
-        delivered_kw=delivered_kw, delivered_kwh=delivered_kw * 2, delivered_pct=pct,
-        verdict=Verdict.DELIVERED,
-        receiving=(SiteDelta(site_id=MANCHESTER, baseline_kw=1200, metered_kw=1500),),
-        net_system_kw=delivered_kw - 300)
-
-
-def _response() -> ResponseDispatched:
-    return ResponseDispatched(event_id=STRESS_ID, site_id=CAMBRIDGE, requested_kw=450,
-                              shifted_kw=300, shifted_to=(MANCHESTER,), battery_kw=150,
-                              shortfall_kw=0, command_ids=("c1", "c2", "c3", "c4"),
-                              start=at("14:00"), end=at("16:00"))
-
-
-def _closed(site_id: str) -> MeterDayClosed:
-    return MeterDayClosed(site_id=site_id, day_start=at("00:00"), day_end=at("24:00"),
-                          readings=24)
 
 
 @pytest.fixture
 def ledger() -> SettlementState:
     """Everything of the seed day but the response record, which is left for the test."""
     st = SettlementState()
-    for zone in ("UK-EAST", "UK-NW"):
-        for s in zone_signals(seed(), zone):
-            assert on_signal(st, inbound(env(s))) == []
-    for txn, order in ((CAMBRIDGE_TXN, cambridge_order(OrderStatus.CONFIRMED, confirmed=True)),
-                       (MANCHESTER_TXN, manchester_order(OrderStatus.CONFIRMED, confirmed=True))):
-        on_order_confirmed(st, inbound(beckn(Action.ON_CONFIRM, txn, order)))
-    on_grid_update(st, inbound(stress_update()))
-    for r in [*seed_cambridge_readings(), *seed_manchester_readings()]:
-        on_reading(st, inbound(env(r)))
-    assert on_day_closed(st, inbound(env(_closed(CAMBRIDGE)))) == []
-    assert on_day_closed(st, inbound(env(_closed(MANCHESTER)))) == []  # not verified yet
-    assert on_verified(st, inbound(env(_verified()))) == []  # no response record yet
+    *records, _response = settlement_day().records()
+    # nothing before the response completes the day: the last closure finds the event not yet
+    # verified, the verification finds no response record yet
+    assert feed(HANDLERS, st, records) == []
     return st
 
 
@@ -117,7 +82,7 @@ def _metrics(msg: BecknMessage) -> SettlementMetrics:
 
 
 def test_the_day_settles_when_the_last_piece_arrives(ledger: SettlementState) -> None:
-    outs = on_response(ledger, inbound(env(_response())))
+    outs = on_response(ledger, inbound(env(seed_response())))
 
     st = _statement(outs)
     assert (st.day_start, st.day_end) == (at("00:00"), at("24:00"))
@@ -135,7 +100,7 @@ def test_the_day_settles_when_the_last_piece_arrives(ledger: SettlementState) ->
 
 
 def test_each_order_is_closed_with_its_metrics(ledger: SettlementState) -> None:
-    cambridge, manchester = _statuses(on_response(ledger, inbound(env(_response()))))
+    cambridge, manchester = _statuses(on_response(ledger, inbound(env(seed_response()))))
 
     assert cambridge.context.action == Action.ON_STATUS
     assert cambridge.context.transaction_id == CAMBRIDGE_TXN
@@ -164,16 +129,16 @@ def test_each_order_is_closed_with_its_metrics(ledger: SettlementState) -> None:
 
 
 def test_the_day_settles_once(ledger: SettlementState) -> None:
-    on_response(ledger, inbound(env(_response())))
+    on_response(ledger, inbound(env(seed_response())))
 
-    assert on_response(ledger, inbound(env(_response()))) == []
-    assert on_day_closed(ledger, inbound(env(_closed(MANCHESTER)))) == []
+    assert on_response(ledger, inbound(env(seed_response()))) == []
+    assert on_day_closed(ledger, inbound(env(day_closed(MANCHESTER)))) == []
 
 
 def test_a_partial_delivery_is_paid_by_its_performance_factor(ledger: SettlementState) -> None:
-    on_verified(ledger, inbound(env(_verified(delivered_kw=337.5, pct=75))))
+    on_verified(ledger, inbound(env(seed_verified(delivered_kw=337.5, pct=75))))
 
-    st = _statement(on_response(ledger, inbound(env(_response()))))
+    st = _statement(on_response(ledger, inbound(env(seed_response()))))
 
     assert st.flex_payment_gbp == pytest.approx(50.625)  # £150/MWh x 0.675 MWh x 0.5
 
@@ -190,7 +155,7 @@ def test_a_missing_signal_period_holds_the_day_back() -> None:
     for r in seed_manchester_readings():
         on_reading(st, inbound(env(r)))
 
-    assert on_day_closed(st, inbound(env(_closed(MANCHESTER)))) == []
+    assert on_day_closed(st, inbound(env(day_closed(MANCHESTER)))) == []
     (last,) = [s for s in zone_signals(seed(), "UK-NW") if s.period_start == at("23:30")]
     outs = on_signal(st, inbound(env(last)))
     assert _statement(outs).actual_cost_gbp == pytest.approx(496.80)  # no event: Manchester only
@@ -202,7 +167,7 @@ def test_unconfirmed_orders_are_not_settled() -> None:
                                          cambridge_order(OrderStatus.REJECTED))))
 
     assert st.orders == {}
-    assert on_day_closed(st, inbound(env(_closed(CAMBRIDGE)))) == []
+    assert on_day_closed(st, inbound(env(day_closed(CAMBRIDGE)))) == []
 
 
 def test_a_day_that_cannot_be_settled_is_rejected_with_the_reason(
@@ -210,7 +175,7 @@ def test_a_day_that_cannot_be_settled_is_rejected_with_the_reason(
     ledger.config = SettlementConfig(interval_minutes=60)  # longer than the 30-min signals
 
     with pytest.raises(HandlerRejected, match="unsettleable: zone UK-EAST: the signal from"):
-        on_response(ledger, inbound(env(_response())))
+        on_response(ledger, inbound(env(seed_response())))
 
 
 def test_a_verification_read_before_its_instruction_waits_for_it(
@@ -218,7 +183,7 @@ def test_a_verification_read_before_its_instruction_waits_for_it(
     instructed = dict(ledger.book.events)
     ledger.book.events.clear()  # as a fresh consumer group may read the topics
 
-    assert on_response(ledger, inbound(env(_response()))) == []
+    assert on_response(ledger, inbound(env(seed_response()))) == []
     ledger.book.events.update(instructed)
     st = _statement(on_grid_update(ledger, inbound(stress_update())))
     assert st.flex_payment_gbp == pytest.approx(135)

@@ -11,76 +11,33 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from contracts.beckn.models import Action, OrderStatus
-from contracts.events import (
-    FlexibilityVerified,
-    MeterDayClosed,
-    ResponseDispatched,
-    SiteDelta,
-    Verdict,
-)
 from services.common.http import make_app
 from services.common.live import live_router, sse, stream
 from services.common.metrics import stream_metrics
 from services.common.runner import HandlerRejected
-from services.grid_signal.domain import zone_signals
 from services.settlement.handlers import HANDLERS, SettlementState
 from services.settlement.live import LiveView, page, tap
 
 from .factories import (
     CAMBRIDGE,
-    CAMBRIDGE_TXN,
     MANCHESTER,
-    MANCHESTER_TXN,
     STRESS_ID,
     at,
-    beckn,
-    cambridge_order,
     env,
+    feed,
     inbound,
-    manchester_order,
     reading,
-    seed,
-    seed_cambridge_readings,
-    seed_manchester_readings,
-    stress_update,
+    settlement_day,
 )
 
 
 def _day(view: LiveView, *, settle: bool = True) -> None:
-    """The seed day through settlement's own handlers, tapped by the view."""
-    handlers = tap(HANDLERS, view)
-    st = SettlementState()
-
-    def feed(value: Any) -> None:
-        m = inbound(value)
-        handlers[m.kind](st, m)
-
-    for zone in ("UK-EAST", "UK-NW"):
-        for s in zone_signals(seed(), zone):
-            feed(env(s))
-    feed(beckn(Action.ON_CONFIRM, CAMBRIDGE_TXN,
-               cambridge_order(OrderStatus.CONFIRMED, confirmed=True)))
-    feed(beckn(Action.ON_CONFIRM, MANCHESTER_TXN,
-               manchester_order(OrderStatus.CONFIRMED, confirmed=True)))
-    feed(stress_update())
-    feed(env(ResponseDispatched(event_id=STRESS_ID, site_id=CAMBRIDGE, requested_kw=450,
-                                shifted_kw=300, shifted_to=(MANCHESTER,), battery_kw=150,
-                                shortfall_kw=0, command_ids=("c1",), start=at("14:00"),
-                                end=at("16:00"))))
-    for r in [*seed_cambridge_readings(), *seed_manchester_readings()]:
-        feed(env(r))
-    feed(env(FlexibilityVerified(
-        event_id=STRESS_ID, order_id="order-cambridge-east-20251117",
-        transaction_id=CAMBRIDGE_TXN, site_id=CAMBRIDGE, start=at("14:00"), end=at("16:00"),
-        requested_kw=450, baseline_kw=1200, metered_kw=750, delivered_kw=450,
-        delivered_kwh=900, delivered_pct=100, verdict=Verdict.DELIVERED,
-        receiving=(SiteDelta(site_id=MANCHESTER, baseline_kw=1200, metered_kw=1500),),
-        net_system_kw=150)))
-    if settle:
-        for site in (CAMBRIDGE, MANCHESTER):
-            feed(env(MeterDayClosed(site_id=site, day_start=at("00:00"), day_end=at("24:00"),
-                                    readings=24)))
+    """The seed day through settlement's own handlers, tapped by the view (the meters close the
+    day last, after the response and the verification)."""
+    d = settlement_day()
+    feed(tap(HANDLERS, view), SettlementState(),
+         [*d.signals, *d.confirmations, *d.stress, *d.response, *d.readings, *d.verification,
+          *(d.closures if settle else [])])
 
 
 def test_sites_show_their_latest_interval_in_kw() -> None:
