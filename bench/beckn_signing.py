@@ -10,7 +10,6 @@ Times `Runner._process` (decode, topic check, signature check, dedupe, a no-op h
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -21,6 +20,8 @@ from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import machine  # noqa: E402
 
 from contracts.beckn.models import Action, OrderStatus  # noqa: E402
 from contracts.events import MeterReadingRecorded  # noqa: E402
@@ -108,8 +109,8 @@ def main() -> None:
                 runner.auth.sign(body, msg)
             best = min(best, (time.perf_counter() - t0) / n * 1e6)
         rows.append(("on_confirm, producer side", "sign", best))
-    print(f"Beckn signing cost per record ({n} records, best of 3; {platform.machine()}, "
-          f"Python {platform.python_version()}; on_confirm body {len(body)} bytes)")
+    print(f"Beckn signing cost per record ({n} records, best of 3; {machine()}; "
+          f"on_confirm body {len(body)} bytes)")
     print(f"{'record':34} {'signing':12} {'us/record':>10}")
     for name, mode, us in rows:
         print(f"{name:34} {mode:12} {us:10.1f}")

@@ -19,6 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _common import machine  # noqa: E402
+
 from services.evaluate.report import markdown  # noqa: E402
 from services.evaluate.run import (  # noqa: E402
     EXTRA_POLICIES,
@@ -27,19 +29,6 @@ from services.evaluate.run import (  # noqa: E402
     evaluate,
     write,
 )
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), {cpu}, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "out" / "bench" / "evaluate")
     args = p.parse_args(argv)
     policies = POLICIES if args.no_rolling_perfect else POLICIES + EXTRA_POLICIES
-    print(f"machine: {machine()}\n", flush=True)
+    print(f"machine: {machine()}, nproc {len(os.sched_getaffinity(0))}, "
+          f"{platform.system()} {platform.release()}\n", flush=True)
     for sites in args.sites:
         cfg = replace(EvaluateConfig(), jobs=args.jobs, sites=sites, days=args.days,
                       start=args.start, forecast=args.forecast, seed=args.seed,

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import logging
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _common import load_1m, machine, pct, write_section  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # noqa: E402
@@ -64,11 +64,6 @@ from tests.unit.factories import (  # noqa: E402
 
 SITES_N = 42
 DAY = datetime(2025, 11, 17, tzinfo=UTC)
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q / 100 * (len(xs) - 1)))]
 
 
 def _east(i: int) -> str:
@@ -266,17 +261,8 @@ def table(r: dict[str, float]) -> str:
             f"{r['validated_per_s']:,.0f} |")
 
 
-def write(section: str) -> None:
-    path = REPO / "docs" / "benchmarks.md"
-    text = path.read_text("utf-8")
-    pattern = re.compile(r"^## Fulfilment latency.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    text = (pattern.sub(lambda _m: section, text) if pattern.search(text)
-            else text.rstrip("\n") + "\n\n" + section)
-    path.write_text(text, "utf-8")
-
-
 async def main(n: int, every_ms: float, rate: float, do_write: bool) -> None:
-    load = os.getloadavg()[0]
+    load = load_1m()
     bs, broker = start_unless_env()
     logs = Path(tempfile.mkdtemp(prefix="fulfilment-bench-"))
     try:
@@ -284,27 +270,25 @@ async def main(n: int, every_ms: float, rate: float, do_write: bool) -> None:
     finally:
         if broker is not None:
             broker.stop()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in
-                Path("/proc/cpuinfo").read_text("utf-8").splitlines()
-                if ln.startswith("model name")), platform.processor())
-    machine = f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+    host = machine()
     body = table(r)
-    print(f"machine: {machine}; 1-min load average at the start {load:.1f}\n{body}")
+    print(f"machine: {host}; 1-min load average at the start {load:.1f}\n{body}")
     if r["answered"] < n:
         print(f"{n - r['answered']:.0f} events got no command (logs in {logs})", file=sys.stderr)
     if do_write:
-        write("## Fulfilment latency: stress event published -> all shift commands published\n"
-              f"`python bench/fulfilment_latency.py --events {n} --every-ms {every_ms:g} "
-              f"--readings-per-s {rate:g}` on {time.strftime('%Y-%m-%d')}, {machine}, Kafka "
-              f"single node on loopback, 1-min load average {load:.1f} at the start (other work "
-              "on the machine). The load-shifter and the metering validator run as their "
-              "service processes (one instance each), a third process feeds "
-              "metering.readings.v1 at the paced rate throughout. Latency per event: the broker's "
-              "LogAppendTime of the last of its site commands minus that of the stress event's "
-              "on_update record (both topics set to LogAppendTime), so it includes the "
-              "shifter's fetch, decision, produce and the acks. Targets (issue #5): p50 <= 50 ms, "
-              "p99 <= 250 ms over >= 1,000 events at 5,000 readings/s.\n\n"
-              f"{body}\n\n")
+        write_section("Fulfilment latency", (
+            "## Fulfilment latency: stress event published -> all shift commands published\n"
+            f"`python bench/fulfilment_latency.py --events {n} --every-ms {every_ms:g} "
+            f"--readings-per-s {rate:g}` on {time.strftime('%Y-%m-%d')}, {host}, Kafka "
+            f"single node on loopback, 1-min load average {load:.1f} at the start (other work "
+            "on the machine). The load-shifter and the metering validator run as their "
+            "service processes (one instance each), a third process feeds "
+            "metering.readings.v1 at the paced rate throughout. Latency per event: the broker's "
+            "LogAppendTime of the last of its site commands minus that of the stress event's "
+            "on_update record (both topics set to LogAppendTime), so it includes the "
+            "shifter's fetch, decision, produce and the acks. Targets (issue #5): p50 <= 50 ms, "
+            "p99 <= 250 ms over >= 1,000 events at 5,000 readings/s.\n\n"
+            f"{body}\n\n"))
 
 
 if __name__ == "__main__":

@@ -26,14 +26,14 @@ import faust
 import metering_throughput as mt
 
 from services.common.codec import decode
-from services.common.localkafka import LocalBroker
+from services.common.localkafka import LocalBroker, free_port
 from services.metering_validator.periods import epoch_seconds
 from services.replay.driver import create_topics
 
 
 def main(n: int) -> None:
-    broker = LocalBroker(home=Path(tempfile.mkdtemp()), port=mt.free_port(),
-                         controller_port=mt.free_port())
+    broker = LocalBroker(home=Path(tempfile.mkdtemp()), port=free_port(),
+                         controller_port=free_port())
     bs = broker.start()
     prefix = f"faust.{uuid.uuid4().hex[:6]}."
     asyncio.run(create_topics(bs, prefix))

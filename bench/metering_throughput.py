@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import load_1m, machine
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.events import MeterReadingRecorded
@@ -126,16 +125,8 @@ def per_n(n: int, first: int, wall: float, cpu: float) -> tuple[float, float]:
     return wall * scale, cpu * scale
 
 
-def machine() -> str:
-    lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")),
-               platform.processor())
-    load = os.getloadavg()[0]
-    return (f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
-            f"load average {load:.1f} at start")
-
-
 async def main(n: int, sites: int, rounds: int) -> int:
+    load = load_1m()
     bs, broker = start_unless_env()
     try:
         prefix = f"bench.{uuid.uuid4().hex[:6]}."
@@ -159,7 +150,7 @@ async def main(n: int, sites: int, rounds: int) -> int:
         b, r = statistics.median(bares), statistics.median(runs)
         bc, rc = statistics.median(bare_cpu), statistics.median(run_cpu)
         rate, ratio = n / r, b / r
-        print(f"machine: {machine()}")
+        print(f"machine: {machine()}, load average {load:.1f} at start")
         print(f"{n:,} readings of {size} bytes, {sites} sites at {STEP_S} s resolution, "
               f"3 partitions; median of {rounds} rounds; {periods:,} settlement periods summed")
         print("| consumer | records | seconds | records/s | CPU µs/record (this process) |\n"

@@ -9,9 +9,7 @@ docs/benchmarks.md (other sections of that file are left as they are).
 from __future__ import annotations
 
 import argparse
-import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -19,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _common import machine, write_section  # noqa: E402
 
 from services.planner.optimiser.fast import solve_fast  # noqa: E402
 from services.planner.optimiser.milp import lower_bound, new_highs, solve_exact  # noqa: E402
@@ -29,19 +29,9 @@ from services.planner.optimiser.synthetic import random_problem  # noqa: E402
 SMALL = [(8, 2, 48), (12, 3, 48), (16, 3, 48)]
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+def highs_version() -> str:
     h = new_highs()
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "python": platform.python_version(),
-            "highs": f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}",
-            "os": platform.platform()}
+    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
 
 def gap_pct(value: float, best: float) -> float:
@@ -133,24 +123,14 @@ def scale(sizes: list[tuple[int, int, int]], seeds: int, bound_for: set[tuple[in
     return rows
 
 
-def write(section: str, path: Path) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Planner\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer seeds and sizes (a smoke run)")
     ap.add_argument("--no-bound", action="store_true", help="skip the slow LP lower bounds")
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args()
-    m = machine()
-    print(f"Machine: {m['nproc']} CPUs, {m['cpu']}, Python {m['python']}, HiGHS {m['highs']}\n")
+    host, highs = machine(), highs_version()
+    print(f"Machine: {host}, HiGHS {highs}\n")
 
     seeds = 2 if args.quick else 8
     opt_rows, opt = optimality(seeds)
@@ -176,8 +156,8 @@ def main() -> None:
         "## Planner",
         "",
         f"Written by `python bench/planner_scale.py` on {time.strftime('%Y-%m-%d')}. Machine: "
-        f"{m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, HiGHS {m['highs']} (highspy), "
-        f"{m['os']}. Instances: `services/planner/optimiser/synthetic.py` (prices 0.05–0.35 £/kWh "
+        f"{host}, HiGHS {highs} (highspy), {platform.platform()}. "
+        "Instances: `services/planner/optimiser/synthetic.py` (prices 0.05–0.35 £/kWh "
         "with a daily shape, 30–250 gCO2/kWh, jobs 50–2000 kW for 1–12 h in 4–24 h windows, 30% "
         "non-interruptible, 20% non-migratable, batteries at half the sites, offered grid "
         "capacity per zone, carbon price £80/t). Objective = £ + carbon price × tCO2 (+ £100/kWh "
@@ -215,7 +195,7 @@ def main() -> None:
         "",
     ])
     if not args.no_write:
-        write(section, ROOT / "docs" / "benchmarks.md")
+        write_section("Planner", section)
         print("\nwritten to docs/benchmarks.md")
 
 

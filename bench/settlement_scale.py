@@ -15,10 +15,7 @@ under "## Settlement" in docs/benchmarks.md (other sections are left as they are
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
-import re
 import statistics
 import sys
 import time
@@ -27,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _common import load_1m, machine, write_section
 
 from contracts.compute_energy.vocab import GridStressEvent, OrderLine
 from contracts.events import (
@@ -136,18 +135,6 @@ def inputs(n_sites: int, minutes: int, seed: int = 7) -> SettlementInputs:
                             responses=tuple(responses))
 
 
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
-
-
 def run(n_sites: int, minutes: int, repeats: int) -> dict[str, float]:
     t0 = time.perf_counter()
     inp = inputs(n_sites, minutes)
@@ -167,23 +154,13 @@ def run(n_sites: int, minutes: int, repeats: int) -> dict[str, float]:
             "cost": st.actual_cost_gbp, "paid": st.flex_payment_gbp}
 
 
-def write(section: str, path: Path) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Settlement\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sites", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
-    load = os.getloadavg()[0]
+    load = load_1m()
     rows = [run(args.sites, 30, args.repeats), run(args.sites, 5, args.repeats)]
     lines = [
         "## Settlement",
@@ -210,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join(lines) + "\n"
     print(section)
     if not args.no_write:
-        write(section, ROOT / "docs" / "benchmarks.md")
+        write_section("Settlement", section)
         print("written to docs/benchmarks.md")
     return 0 if all(r["settle_s"] <= 10 for r in rows[:1]) else 1
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import random
 import re
 import statistics
@@ -32,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from _common import load_1m, machine, pct
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from contracts.compute_energy.vocab import OrderLine
@@ -164,11 +163,6 @@ def gap_table(n: int, rng: random.Random) -> None:
     print("  paths: " + ", ".join(f"{k}: {v}" for k, v in sorted(paths.items())))
 
 
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q / 100 * (len(xs) - 1)))]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sites", type=int, default=10)
@@ -204,11 +198,9 @@ def main() -> None:
         build_cpu.append((time.thread_time() - c) * 1000)
         build.append((time.perf_counter() - t) * 1000)
     gc.enable()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cpu = platform.processor() or platform.machine()
+    load = load_1m()
     print(f"load-shifter policy: {a.sites} sites x {a.jobs} running jobs, {a.runs} stress "
-          f"events (seed {a.seed}); Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"{cpu}")
+          f"events (seed {a.seed}); {machine()}")
     print(f"load average at the end: {load:.1f} (wall time includes waiting for a CPU; "
           "CPU time does not)")
     print(f"{'what':<44}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")

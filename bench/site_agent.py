@@ -17,8 +17,6 @@ import asyncio
 import json
 import logging
 import os
-import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -31,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _common import load_1m, machine, pct, write_section  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from contracts.events import CommandAction, SiteCommandIssued  # noqa: E402
@@ -72,11 +71,6 @@ class Timed:
         for cid in op.command_ids:
             self.done_ms[cid] = now
         return r
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q / 100 * (len(xs) - 1)))]
 
 
 async def run(bs: str, label: str, act: Timed, n: int) -> dict[str, float | int | str]:
@@ -124,17 +118,8 @@ def table(rows: list[dict[str, float | int | str]]) -> str:
     return "\n".join(out)
 
 
-def write(section: str) -> None:
-    path = REPO / "docs" / "benchmarks.md"
-    text = path.read_text("utf-8")
-    pattern = re.compile(r"^## Site agent\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    text = (pattern.sub(lambda _m: section, text) if pattern.search(text)
-            else text.rstrip("\n") + "\n\n" + section)
-    path.write_text(text, "utf-8")
-
-
 async def main(n: int, n_slurm: int, do_write: bool) -> None:
-    load = os.getloadavg()[0]
+    load = load_1m()
     bs, broker = start_unless_env()
     rows = []
     try:
@@ -152,26 +137,23 @@ async def main(n: int, n_slurm: int, do_write: bool) -> None:
     finally:
         if broker is not None:
             broker.stop()
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text("utf-8").splitlines() if info.exists() else []
-    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")),
-               platform.processor())
-    machine = f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+    host = machine()
     body = table(rows)
-    print(f"machine: {machine}\n{body}")
+    print(f"machine: {host}\n{body}")
     if any(r["missing"] for r in rows):
         print("some commands were never applied: " + ", ".join(
             f"{r['actuator']}: {r['missing']}" for r in rows), file=sys.stderr)
     if do_write:
-        write("## Site agent: command published -> actuator applied\n"
-              f"`python bench/site_agent.py --commands {n} --slurm-commands {n_slurm}` on "
-              f"{time.strftime('%Y-%m-%d')}, {machine}, Kafka single node on loopback, 1-min "
-              f"load average {load:.1f} at the start (other work on the machine). Pause "
-              "commands one at a time (5 ms apart, each for its own job) through the real "
-              "runner; latency from the record's create time to the actuator's return. The "
-              "Slurm row runs the fake `scontrol`/`squeue` of tests/fake_slurm.py (a Python "
-              "process per call), so it measures process spawning, not a Slurm controller.\n\n"
-              f"{body}\n\n")
+        write_section("Site agent", (
+            "## Site agent: command published -> actuator applied\n"
+            f"`python bench/site_agent.py --commands {n} --slurm-commands {n_slurm}` on "
+            f"{time.strftime('%Y-%m-%d')}, {host}, Kafka single node on loopback, 1-min "
+            f"load average {load:.1f} at the start (other work on the machine). Pause "
+            "commands one at a time (5 ms apart, each for its own job) through the real "
+            "runner; latency from the record's create time to the actuator's return. The "
+            "Slurm row runs the fake `scontrol`/`squeue` of tests/fake_slurm.py (a Python "
+            "process per call), so it measures process spawning, not a Slurm controller.\n\n"
+            f"{body}\n\n"))
 
 
 if __name__ == "__main__":

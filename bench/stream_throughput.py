@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import time
 import uuid
@@ -23,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import machine  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from contracts.events import MeterReadingRecorded  # noqa: E402
@@ -116,9 +115,7 @@ async def main(n: int) -> None:
         print(f"published {n} readings in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         b = await bare(bs, topic, n)
         r = await runner(bs, prefix, n)
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                    if ln.startswith("model name")), platform.processor())
-        print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
+        print(f"machine: {machine()}")
         print("| consumer | records | seconds | records/s |\n|---|---|---|---|")
         print(f"| bare aiokafka getmany + json.loads | {n} | {b:.2f} | {n / b:,.0f} |")
         print(f"| degflex Runner (metering-validator) | {n} | {r:.2f} | {n / r:,.0f} |")
