@@ -1,10 +1,12 @@
 """The one consume loop: decode -> dispatch to a pure handler -> produce, await acks -> commit.
 
 Failures never crash the loop: the record goes to `dlq.<service>` with the source topic,
-partition, offset and reason in headers. Every message id is deduplicated. At start-up each
-assigned partition's records below the group's committed offset are re-read, in production
-order across partitions, to rebuild in-memory state with their outputs suppressed (they were
-already produced and acknowledged before the commit); live consumption resumes at the commit.
+partition, offset and reason in headers; the first few dead letters per reason in each interval
+are logged in full, the rest counted in one summary line (throttle.py). Every message id is
+deduplicated. At start-up each assigned partition's records below the group's committed offset
+are re-read, in production order across partitions, to rebuild in-memory state with their
+outputs suppressed (they were already produced and acknowledged before the commit); live
+consumption resumes at the commit.
 
 Scale-out: a service whose decisions need records from partitions another instance of its group
 owns names those topics `shared`. Every instance then also reads the partitions of those topics
@@ -35,6 +37,7 @@ from services.common.kafka_security import kafka_client_kwargs
 from services.common.metrics import StreamMetrics
 from services.common.settings import ServiceSettings
 from services.common.signing import SignatureRejected
+from services.common.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +186,7 @@ class Runner(Generic[S]):
         observe: Observer | None = None,
         shared: Sequence[Topic] = (),
         shared_poll_s: float = 0.05,
+        log_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -213,6 +217,9 @@ class Runner(Generic[S]):
         self._applied: dict[TopicPartition, int] = {}
         """Next offset of each partition already applied to the state (owned or not)."""
         self._state_lock = asyncio.Lock()
+        self._dead_log = LogThrottle(settings.dead_letter_log_burst,
+                                     settings.dead_letter_log_interval_s, log_clock)
+        """Every dead letter is produced and counted; only its log line is rate-limited."""
 
     def stop(self) -> None:
         """Finish the current batch, commit, close (SIGTERM lands here)."""
@@ -340,6 +347,7 @@ class Runner(Generic[S]):
         topic = rec.topic
         kind = "unknown"
         beckn_code: str | None = None
+        error: Exception | None = None
         try:
             decoded: Decoded = decode(rec.value)
             kind = decoded.kind
@@ -367,13 +375,18 @@ class Runner(Generic[S]):
         except SignatureRejected as exc:  # unsigned, forged, expired or replayed Beckn record
             reason, detail, beckn_code = exc.reason, exc.detail, exc.code
         except Exception as exc:  # a handler bug must not kill the service; it is dead-lettered
-            log.exception("handler failed on %s[%d]@%d", topic, rec.partition, rec.offset)
-            reason, detail = "handler_error", f"{type(exc).__name__}: {exc}"[:500]
+            reason, detail, error = "handler_error", f"{type(exc).__name__}: {exc}"[:500], exc
         self._count(topic, kind, "dead_letter")
-        if replay:
+        if replay:  # its dead letter was produced before the commit; a handler bug still shows
+            if error is not None and self._dead_log.admit(reason):
+                log.error("handler failed on %s[%d]@%d while rebuilding state", topic,
+                          rec.partition, rec.offset, exc_info=error)
             return kind, []
         self.metrics.dead_letters.labels(reason).inc()
-        log.warning("dead letter %s[%d]@%d: %s: %s", topic, rec.partition, rec.offset, reason, detail)
+        if self._dead_log.admit(reason):  # handler bugs at error level, with their traceback
+            log.log(logging.WARNING if error is None else logging.ERROR,
+                    "dead letter %s[%d]@%d: %s: %s", topic, rec.partition, rec.offset, reason,
+                    detail, exc_info=error)
         headers = [
             ("dlq.source.topic", topic.encode()),
             ("dlq.source.partition", str(rec.partition).encode()),
@@ -443,6 +456,15 @@ class Runner(Generic[S]):
                     self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
                         max(0, high - next_offset))
 
+    def log_dead_letter_summary(self, force: bool = False) -> None:
+        """One line for the dead letters not logged in full in the interval just over."""
+        got = self._dead_log.summary(force)
+        if got is not None:
+            seconds, muted = got
+            log.warning("dead letters not logged in the last %.0f s (first %d per reason are): %s",
+                        seconds, self._dead_log.burst,
+                        " ".join(f"{reason}={n}" for reason, n in muted.items()))
+
     async def flush_commit(self) -> None:
         """Wait for the last batch's commit (raises if it failed)."""
         pending, self._commit = self._commit, None
@@ -479,8 +501,10 @@ class Runner(Generic[S]):
                         else:
                             async with self._state_lock:
                                 await self._handle_batch(batch)
+                    self.log_dead_letter_summary()
                 await self.flush_commit()
             finally:
+                self.log_dead_letter_summary(force=True)
                 if follow is not None:
                     follow.cancel()
                     await asyncio.gather(follow, return_exceptions=True)

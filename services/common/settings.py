@@ -27,6 +27,10 @@ class ServiceSettings(BecknAuthSettings, KafkaSecuritySettings):
     http_port: int = Field(0, ge=0, le=65535, description="0 disables the HTTP server")
     poll_timeout_ms: int = Field(100, ge=1, le=60_000)
     max_batch: int = Field(1000, ge=1, le=100_000)
+    dead_letter_log_burst: int = Field(
+        5, ge=0, description="dead letters logged in full per reason per interval; the rest "
+        "are counted in one summary line per interval (each is still produced and counted)")
+    dead_letter_log_interval_s: float = Field(60.0, gt=0, le=86_400)
     http_token: SecretStr | None = Field(
         None, description="bearer token for HTTP endpoints that change state (docs/security.md)")
 
