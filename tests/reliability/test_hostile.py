@@ -130,7 +130,9 @@ def test_hostile_records_are_dead_lettered_and_change_nothing(
     state: dict[str, Injector] = {}
 
     async def hurt(procs: ServiceProcs, i: int) -> None:
-        inj = state.setdefault("inj", Injector(kafka_bootstrap, prefix, procs))
+        if "inj" not in state:  # once: its hypothesis pools take seconds to draw
+            state["inj"] = Injector(kafka_bootstrap, prefix, procs)
+        inj = state["inj"]
         if i in at:
             share = PER_TOPIC // len(at) + (PER_TOPIC % len(at) if i == max(at) else 0)
             await inj.inject(share)
