@@ -59,8 +59,8 @@ def hostile(r: dict) -> str:
 
 def backpressure(r: dict) -> str:
     mib = 1 << 20
-    return ("| backlog | backlog bytes | catch-up | RSS growth | bound (state + buffers + slack) "
-            "| legitimate state (dedupe ids) |\n|---:|---:|---:|---:|---:|---:|\n"
+    return ("| backlog | backlog bytes | catch-up | RSS growth after start-up | bound (state + "
+            "buffers) | legitimate state (dedupe ids) |\n|---:|---:|---:|---:|---:|---:|\n"
             f"| {r['backlog_records']} readings | {r['backlog_bytes'] / mib:.1f} MiB "
             f"| {r['catch_up_seconds']:g} s ({r['records_per_second']} rec/s) "
             f"| {r['rss_growth_bytes'] / mib:.1f} MiB | {r['rss_bound_bytes'] / mib:.1f} MiB "
