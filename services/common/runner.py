@@ -13,6 +13,11 @@ owns names those topics `shared`. Every instance then also reads the partitions 
 it does not own, up to the group's committed offsets (records whose outputs the owner has
 already had acknowledged), with outputs suppressed; it produces and commits only for its own.
 On a rebalance a new owner applies what it has not yet seen up to the commit, then goes live.
+
+A service whose outputs depend on records from several instances' partitions may also `follow`
+topics (typically its own output: the record of what was published) to their end, outside the
+group, and name the outputs it `owes` that no input record of its own will trigger; the runner
+sends those after each start-up replay and after each round of following.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from time import perf_counter
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.beckn.models import BecknMessage
 from contracts.topics import Topic, dead_letter_topic
@@ -81,6 +87,9 @@ def ignore(state: object, message: Inbound) -> Sequence[Out]:
 
 Observer = Callable[[Out], None]
 """Sees every output once it is acknowledged (a service's domain metrics live here)."""
+
+Owed = Callable[[S], Sequence[Out]]
+"""Outputs the state owes that no input record will trigger (returned once, then forgotten)."""
 
 
 class HandlerRejected(ValueError):
@@ -164,6 +173,8 @@ class _Rewind(ConsumerRebalanceListener):
             await self._runner.flush_commit()
         except Exception:  # the records are handled again by the next owner, deduplicated
             log.warning("last commit before the rebalance failed", exc_info=True)
+        async with self._runner._state_lock:  # outputs sent while following are acked first
+            pass
 
     async def on_partitions_assigned(self, assigned: Any) -> None:  # noqa: D102
         log.info("partitions assigned: %s", _names(assigned))
@@ -187,6 +198,8 @@ class Runner(Generic[S]):
         shared: Sequence[Topic] = (),
         shared_poll_s: float = 0.05,
         log_clock: Callable[[], float] = time.monotonic,
+        follow: Sequence[Topic] = (),
+        owed: Owed[S] | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -197,7 +210,7 @@ class Runner(Generic[S]):
         self._consumer = consumer
         self._producer = producer
         self._observe = observe
-        self._allowed = {settings.topic(t.name): frozenset(t.types) for t in consumes}
+        self._allowed = {settings.topic(t.name): frozenset(t.types) for t in (*consumes, *follow)}
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._tally: dict[tuple[str, str, str], int] = {}
         self._timings = _Timings(metrics.handler_seconds)
@@ -220,6 +233,22 @@ class Runner(Generic[S]):
         self._dead_log = LogThrottle(settings.dead_letter_log_burst,
                                      settings.dead_letter_log_interval_s, log_clock)
         """Every dead letter is produced and counted; only its log line is rate-limited."""
+        self._follow = tuple(settings.topic(t.name) for t in follow)
+        self._follower: AIOKafkaConsumer | None = None
+        self._owed = owed
+        self._fatal: BaseException | None = None
+
+    def owns(self, topic: Topic, key: str) -> bool:
+        """Whether this instance is now assigned the partition of consumed `topic` that records
+        keyed `key` go to (the producers' default partitioner)."""
+        if self._consumer is None:
+            return False
+        name = self.settings.topic(topic.name)
+        parts = sorted(self._consumer.partitions_for_topic(name) or ())
+        if not parts:
+            return False
+        p = DefaultPartitioner()(key.encode(), parts, parts)
+        return TopicPartition(name, p) in self._consumer.assignment()
 
     def stop(self) -> None:
         """Finish the current batch, commit, close (SIGTERM lands here)."""
@@ -241,6 +270,12 @@ class Runner(Generic[S]):
                 if committed and committed > self._applied.get(tp, 0):
                     until[tp] = committed
             await self._apply_below(until)
+            try:
+                if self._follower is not None:
+                    await self._follow_to_end()
+                await self._send_owed()
+            except Exception as exc:  # noqa: BLE001 - raised out of run(), like a failed produce
+                self._fail(exc)
         self.ready = True
         self.metrics.ready.set(1)
         self._restored.set()
@@ -260,10 +295,11 @@ class Runner(Generic[S]):
 
     async def _shared_loop(self) -> None:
         """Follow the shared topics' partitions this instance does not own, up to the group's
-        committed offsets (the owner's outputs for them are acknowledged)."""
+        committed offsets (the owner's outputs for them are acknowledged), and the followed
+        topics to what has arrived; then send what is owed."""
         assert self._consumer is not None
         tps: list[TopicPartition] = []
-        while not tps and not self._stopping.is_set():
+        while self._shared and not tps and not self._stopping.is_set():
             tps = [TopicPartition(t, p) for t in sorted(self._shared)
                    for p in sorted(self._consumer.partitions_for_topic(t) or ())]
             if not tps:
@@ -277,11 +313,91 @@ class Runner(Generic[S]):
                     until = {tp: c for tp, c in offsets.items()
                              if c > self._applied.get(tp, 0)}
                     await self._apply_below(until)
+                    if self._follower is not None:
+                        self._apply_followed(await self._follower.getmany(timeout_ms=0))
+                    try:
+                        await self._send_owed()
+                    except Exception as exc:  # noqa: BLE001 - raised out of run()
+                        self._fail(exc)
+                        return
             except asyncio.CancelledError:
                 raise
             except Exception:  # the next round retries; the owner's work is unaffected
                 log.warning("following the shared partitions failed", exc_info=True)
             await asyncio.sleep(self._shared_poll_s)
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error("following or sending owed outputs failed: stopping", exc_info=exc)
+        self._fatal = exc
+        self._stopping.set()
+
+    async def _start_follower(self) -> AIOKafkaConsumer:
+        """A group-less reader of every partition of the followed topics, from the start."""
+        s = self.settings
+        f = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, enable_auto_commit=False,
+                             auto_offset_reset="earliest", client_id=f"{s.service_name}-follow",
+                             **kafka_client_kwargs(s))
+        await f.start()
+        try:
+            cluster = await f._client.fetch_all_metadata()  # unsubscribed topics too
+            missing = [t for t in self._follow if not cluster.partitions_for_topic(t)]
+            if missing:
+                raise RuntimeError(f"followed topics do not exist: {missing}")
+            tps = [TopicPartition(t, p) for t in self._follow
+                   for p in sorted(cluster.partitions_for_topic(t) or ())]
+            f.assign(tps)
+            await f.seek_to_beginning(*tps)
+        except BaseException:
+            await f.stop()
+            raise
+        return f
+
+    def _apply_followed(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
+        for recs in batch.values():
+            for rec in recs:
+                self.metrics.replayed.labels(rec.topic).inc()
+                self._process(rec, replay=True)
+        if batch:
+            self._flush_counts()
+
+    async def _follow_to_end(self, timeout_s: float = 120) -> None:
+        """Apply every record now on the followed topics (outputs suppressed)."""
+        f = self._follower
+        assert f is not None
+        tps = list(f.assignment())
+        ends = await f.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = [tp for tp in tps if await f.position(tp) < ends[tp]]
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"following did not reach the end in {timeout_s:.0f} s")
+            self._apply_followed(await f.getmany(*left, timeout_ms=200, max_records=10_000))
+
+    async def _send_owed(self) -> None:
+        """Send what the state owes and await the acks (no offsets to commit: no record asked)."""
+        if self._owed is None:
+            return
+        outs = list(self._owed(self.state))
+        if not outs:
+            return
+        assert self._producer is not None
+        sends = []
+        for out in outs:
+            name = self.settings.topic(out.topic.name)
+            sends.append((name, await self._producer.send(name, encode(out.value),
+                                                          key=out.key.encode())))
+        for name, fut in sends:
+            await fut
+            self.metrics.produced.labels(name).inc()
+        log.info("sent %d owed output(s)", len(outs))
+        if self._observe is not None:
+            for out in outs:
+                try:
+                    self._observe(out)
+                except Exception:  # metrics must never stop the stream
+                    log.exception("metrics observer failed on %s", out.topic.name)
 
     async def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offsets of partitions (assigned or not), in one request."""
@@ -486,10 +602,13 @@ class Runner(Generic[S]):
                 max_poll_records=s.max_batch, **kafka_client_kwargs(s))
         await self._producer.start()
         try:
+            if self._follow:
+                self._follower = await self._start_follower()
             self._consumer.subscribe([s.topic(t.name) for t in self.consumes],
                                      listener=_Rewind(self))
             await self._consumer.start()
-            follow = asyncio.ensure_future(self._shared_loop()) if self._shared else None
+            follow = (asyncio.ensure_future(self._shared_loop())
+                      if self._shared or self._follow else None)
             try:
                 while not self._stopping.is_set():
                     batch = await self._consumer.getmany(timeout_ms=s.poll_timeout_ms,
@@ -513,5 +632,10 @@ class Runner(Generic[S]):
                     pending.cancel()
                 await self._consumer.stop()
         finally:
+            if self._follower is not None:
+                await self._follower.stop()
+                self._follower = None
             await self._producer.stop()
             self.metrics.ready.set(0)
+        if self._fatal is not None:
+            raise self._fatal

@@ -1,10 +1,15 @@
 """Metering validator handlers: sum readings per settlement period, verify each stress event
-once its sites are metered past its end (or their day is closed)."""
+once its sites are metered past its end (or their day is closed).
+
+With several instances in one group, each applies every record (the runner's `shared` topics)
+and decides each event once, but only the instance owning the stressed site's readings partition
+(`ValidatorState.owns`) publishes it; every instance follows the verifications topic, so a
+verification decided but not seen published is owed (`owed`) by whoever owns that site next."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -97,6 +102,13 @@ class ValidatorState:
     """Per site, the earliest end (epoch s) of its waiting events: readings before it verify
     nothing, so a reading costs no more than its own interval however many events wait."""
     pruned_at: dict[str, float] = field(default_factory=dict)
+    owns: Callable[[str], bool] = field(default=lambda site_id: True, repr=False)
+    """Whether this instance publishes the site's verifications (it owns the site's readings
+    partition); always, for a single instance."""
+    published: set[str] = field(default_factory=set)
+    """Verifications seen on the verifications topic (by event key)."""
+    awaiting: dict[str, Out] = field(default_factory=dict)
+    """Verifications decided here but neither sent by this instance nor seen published."""
 
     def all_lines(self) -> list[OrderLine]:
         return [line for ls in self.lines.values() for line in ls]
@@ -207,9 +219,11 @@ def verify_event(st: ValidatorState, p: PendingEvent) -> FlexibilityVerified:
         reasons=tuple(reasons))
 
 
-def _verify(st: ValidatorState, sites: set[str]) -> list[Out]:
-    """Verify, in key order, the waiting events of `sites` that are now metered past their end
-    at every site they involve."""
+def _verify(st: ValidatorState, sites: set[str], replay: bool) -> list[Out]:
+    """Decide, in key order and once, the waiting events of `sites` that are now metered past
+    their end at every site they involve. A decision is sent at once when this record is handled
+    live and this instance owns the stressed site; otherwise it waits in `awaiting` (for `owed`,
+    or until it is seen published). A decision already seen published is done."""
     keys = sorted({k for s in sites for k in st.waiting.get(s, ())})
     outs = []
     touched = set(sites)
@@ -221,13 +235,26 @@ def _verify(st: ValidatorState, sites: set[str]) -> list[Out]:
         for s in st.sites_of(key):
             st.waiting.get(s, set()).discard(key)
             touched.add(s)
-        out = verify_event(st, p)
-        outs.append(Out(VERIFICATIONS, p.site_id, envelope(
-            out, id=stable_id("verified", key), time=p.event.end, source=SOURCE)))
+        if key in st.published:
+            continue
+        out = Out(VERIFICATIONS, p.site_id, envelope(
+            verify_event(st, p), id=stable_id("verified", key), time=p.event.end, source=SOURCE))
+        if not replay and st.owns(p.site_id):
+            outs.append(out)
+        else:
+            st.awaiting[key] = out
     for s in touched:
         ends = [st.events[k].event.end.timestamp() for k in st.waiting.get(s, ())]
         st.next_end[s] = min(ends, default=math.inf)
     return outs
+
+
+def owed(st: ValidatorState) -> list[Out]:
+    """The decided verifications not seen published whose site this instance now owns: decided
+    while replaying (at start-up or from another instance's partitions), or inherited from an
+    instance that stopped before publishing them."""
+    keys = sorted(k for k, out in st.awaiting.items() if st.owns(out.key))
+    return [st.awaiting.pop(k) for k in keys]
 
 
 def on_order_confirmed(st: ValidatorState, m: Inbound) -> Sequence[Out]:
@@ -253,7 +280,7 @@ def on_grid_update(st: ValidatorState, m: Inbound) -> Sequence[Out]:
         if key not in st.verified:
             for s in st.sites_of(key):
                 st.wait(s, key)
-        return _verify(st, {site})
+        return _verify(st, {site}, m.replay)
     if isinstance(a, FlexibilityAction) and a.role == "receiving_site" and a.accepted:
         site = order.items[0].attributes.site_id
         st.receiving.setdefault(a.event_id, set()).add(site)
@@ -262,7 +289,7 @@ def on_grid_update(st: ValidatorState, m: Inbound) -> Sequence[Out]:
                 st.mark_event_days(site, p.event.start, p.event.end)
                 if key not in st.verified:
                     st.wait(site, key)
-        return _verify(st, {site})
+        return _verify(st, {site}, m.replay)
     return []
 
 
@@ -280,7 +307,7 @@ def on_reading(st: ValidatorState, m: Inbound) -> Sequence[Out]:
             st.pruned_at[site] = end
             meter.prune_before_s(end - st.config.retention_s)
         if end >= st.next_end.get(site, math.inf):
-            return _verify(st, {site})
+            return _verify(st, {site}, m.replay)
     return ()
 
 
@@ -292,7 +319,17 @@ def on_day_closed(st: ValidatorState, m: Inbound) -> Sequence[Out]:
     if end > st.metered_until.get(c.site_id, -math.inf):
         st.metered_until[c.site_id] = end
         if end >= st.next_end.get(c.site_id, math.inf):
-            return _verify(st, {c.site_id})
+            return _verify(st, {c.site_id}, m.replay)
+    return []
+
+
+def on_verified(st: ValidatorState, m: Inbound) -> Sequence[Out]:
+    """A verification on the topic (this instance's or another's) is published: never again."""
+    v = m.value.payload
+    assert isinstance(v, FlexibilityVerified)
+    key = f"{v.event_id}/{v.site_id}"
+    st.published.add(key)
+    st.awaiting.pop(key, None)
     return []
 
 
@@ -301,6 +338,7 @@ HANDLERS = {
     "beckn.on_update": on_grid_update,
     "metering.reading.recorded": on_reading,
     "metering.day.closed": on_day_closed,
+    "metering.flexibility.verified": on_verified,
     "beckn.on_discover": ignore,
     "beckn.on_select": ignore,
     "beckn.on_init": ignore,
