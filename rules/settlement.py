@@ -33,7 +33,8 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from contracts.compute_energy.vocab import GridStressEvent, OrderLine
+from contracts.audit import StressInstruction
+from contracts.compute_energy.vocab import OrderLine
 from contracts.envelope import Frozen
 from contracts.events import (
     EventSettlement,
@@ -97,13 +98,9 @@ class OrderInput(Frozen):
     items: tuple[OrderedLine, ...] = Field(min_length=1)
 
 
-class InstructedEvent(Frozen):
-    """A stress event as the grid sent it to one order (it carries the utilisation rate)."""
-
-    site_id: str
-    order_id: str
-    transaction_id: str
-    event: GridStressEvent
+InstructedEvent = StressInstruction
+"""A stress event as the grid sent it to one order (it carries the utilisation rate): the
+contract the audit log records it under, so the audit keeps and replays it unconverted."""
 
 
 class SettlementInputs(Frozen):

@@ -24,7 +24,6 @@ from contracts.audit import (
     SettledInputs,
     SourceRef,
     Stage,
-    StressInstruction,
     VerifiedInputs,
     dump,
 )
@@ -148,9 +147,7 @@ def _settled_inputs(st: AuditState, w: Waiting, order_id: str) -> SettledInputs 
         config_digest=s.config_digest, inputs_digest=s.inputs_digest,
         transaction_id=rec.transaction_id, order=order, readings=tuple(readings),
         signals=tuple(signals), dataset_version=dataset_version(signals),
-        events=tuple(StressInstruction(site_id=e.site_id, order_id=e.order_id,
-                                       transaction_id=e.transaction_id, event=e.event)
-                     for _, e in sorted(book.events.items())),
+        events=tuple(e for _, e in sorted(book.events.items())),
         verifications=tuple(v for _, v in sorted(book.verified.items())),
         responses=tuple(v for _, v in sorted(book.responses.items())),
         recorded_site=site_rec, recorded_order=rec,

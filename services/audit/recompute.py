@@ -15,7 +15,6 @@ from typing import Any
 from contracts.audit import AuditBody, OrderSnapshot, SettledInputs, Stage
 from contracts.compute_energy.vocab import SettlementMetrics
 from rules.settlement import (
-    InstructedEvent,
     SettlementConfig,
     SettlementInputError,
     SettlementInputs,
@@ -69,9 +68,7 @@ def rebuild(parts: Sequence[SettledInputs]) -> SettlementInputs:
         orders=(order_input(p.transaction_id, p.order) for p in parts),
         signals=(s for p in parts for s in p.signals),
         readings=(r for p in parts for r in p.readings),
-        events=(InstructedEvent(site_id=e.site_id, order_id=e.order_id,
-                                transaction_id=e.transaction_id, event=e.event)
-                for p in parts for e in p.events),
+        events=(e for p in parts for e in p.events),
         verifications=(v for p in parts for v in p.verifications),
         responses=(r for p in parts for r in p.responses))
 
