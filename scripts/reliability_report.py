@@ -14,17 +14,21 @@ DOC = REPO / "docs" / "reliability.md"
 BEGIN, END = "<!-- reliability-table:begin -->", "<!-- reliability-table:end -->"
 OWN_TABLES = ("hostile", "backpressure")
 """Runs with a table of their own below the main one (their figures are not crash figures)."""
+DETAIL_TABLES = ("broker-restart",)
+"""Runs in the main table that also have a table of their own."""
 
 
 def table(runs: list[dict]) -> str:
-    rows = [("| run | crashes survived | restarts survived | bad records tried | records lost "
+    rows = [("| run | crashes survived | restarts survived | broker restarts survived (down s) "
+             "| bad records tried | records lost "
              "| duplicates injected | settlement difference (GBP, kWh) | orders/commands doubled "
              "| seconds |"),
-            "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+            "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for r in runs:
         name = r["test"] + (f" seed {r['seed']}" if "seed" in r else "")
         rows.append(
             f"| {name} | {len(r.get('crashes', []))} | {r.get('restarts', 0)} "
+            f"| {broker_restarts(r)} "
             f"| {r.get('bad_records', 0)} | {r['records_lost']} "
             f"| {r.get('duplicates_injected', 0)} "
             f"| {r['settlement_difference_gbp']:g}, {r['settlement_difference_kwh']:g} "
@@ -33,13 +37,36 @@ def table(runs: list[dict]) -> str:
     def total(k: str) -> int:
         return sum(len(r.get(k, [])) if k == "crashes" else r.get(k, 0) for r in runs)
 
+    down = sum(r.get("downtime_seconds", 0) for r in runs)
     rows.append(f"| **total** | {total('crashes')} | {total('restarts')} | "
+                f"{sum(len(r.get('broker_restarts', [])) for r in runs)} ({down:g}) | "
                 f"{total('bad_records')} | {total('records_lost')} | "
                 f"{total('duplicates_injected')} | "
                 f"{sum(r['settlement_difference_gbp'] for r in runs):g}, "
                 f"{sum(r['settlement_difference_kwh'] for r in runs):g} | "
                 f"{total('doubled_new_id')} | |")
     return "\n".join(rows)
+
+
+def broker_restarts(r: dict) -> str:
+    n = len(r.get("broker_restarts", []))
+    return f"{n} ({r['downtime_seconds']:g})" if n else "0"
+
+
+def broker_restart(r: dict) -> str:
+    rows = [("| phase | tick | signal | signal to exit (s) | down, signal to ready (s) "
+             "| settled after start (s) | records the services wrote after the signal |"),
+            "|---|---:|---|---:|---:|---:|---|"]
+    for o in r["broker_restarts"]:
+        written = ", ".join(f"{t} {n}" for t, n in sorted(o["written_after_signal"].items()))
+        rows.append(f"| {o['phase']} | {o['tick']} | {o['signal']} | {o['stop_seconds']:g} "
+                    f"| {o['down_seconds']:g} | {o['settled_seconds_after_start']:g} "
+                    f"| {written} |")
+    return ("\n".join(rows) + f"\n\nNo service exited or was restarted. Settlement difference "
+            f"{r['settlement_difference_gbp']:g} GBP, {r['settlement_difference_kwh']:g} kWh; "
+            f"records lost {r['records_lost']}; orders/commands doubled {r['doubled_new_id']}; "
+            f"re-delivered under the same id {r['redelivered_same_id']}; dead letters "
+            f"{r['dead_letters']}; {r['seconds']:g} s.")
 
 
 def hostile(r: dict) -> str:
@@ -85,8 +112,10 @@ def main() -> int:
         print(f"no results in {RESULTS}: run `make reliability` first", file=sys.stderr)
         return 1
     out = table([r for r in runs if r["test"] not in OWN_TABLES])
-    extra = {r["test"]: (hostile if r["test"] == "hostile" else backpressure)(r)
-             for r in runs if r["test"] in OWN_TABLES}
+    render = {"hostile": hostile, "backpressure": backpressure,
+              "broker-restart": broker_restart}
+    extra = {r["test"]: render[r["test"]](r) for r in runs
+             if r["test"] in OWN_TABLES + DETAIL_TABLES}
     print(out)
     for body in extra.values():
         print("\n" + body)

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -57,6 +58,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def restartable_port(low: int = 20_000, high: int = 32_000) -> int:
+    """A free loopback port below the kernel's ephemeral range (32768 up by default): no
+    client socket or ``bind(0)`` elsewhere is handed it while a broker that owns it is down
+    for a restart (tests that stop and start a broker on the same ports)."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def start_unless_env() -> tuple[str, LocalBroker | None]:
@@ -215,6 +231,18 @@ class LocalBroker:
                 if _wait_for_exit(pid, wait_s):
                     break
             else:
+                raise LocalKafkaError(f"broker pid {pid} survived SIGKILL")
+            _children.pop(pid, None)
+        self.pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL the broker at once: an unclean stop (no controlled shutdown, no final
+        checkpoint), as a crashed machine's broker would; ``start`` recovers its logs."""
+        pid = self._running_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            if not _wait_for_exit(pid, 10.0):
                 raise LocalKafkaError(f"broker pid {pid} survived SIGKILL")
             _children.pop(pid, None)
         self.pid_file.unlink(missing_ok=True)

@@ -26,6 +26,7 @@ class StreamMetrics:
     response_seconds: Histogram
     lag: Gauge
     ready: Gauge
+    produce_retries: Counter
 
 
 def stream_metrics(registry: CollectorRegistry | None = None) -> StreamMetrics:
@@ -54,6 +55,11 @@ def stream_metrics(registry: CollectorRegistry | None = None) -> StreamMetrics:
                   "Records on the partition not yet consumed by this service (high watermark - "
                   "position), after each batch", ["topic", "partition"], registry=reg),
         ready=Gauge("stream_ready", "1 when the consumer has joined its group", registry=reg),
+        produce_retries=Counter(
+            "stream_produce_retries_total",
+            "Outputs the producer gave up and the runner tried again, a broker away for longer "
+            "than the producer's request timeout (reason: no_room, the send found the buffer "
+            "full; given_up, its batch failed)", ["topic", "reason"], registry=reg),
     )
     for reason in RUNTIME_DEAD_LETTER_REASONS:
         metrics.dead_letters.labels(reason)

@@ -33,12 +33,14 @@ from time import perf_counter
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.beckn.models import BecknMessage
 from contracts.topics import Topic, dead_letter_topic
 from services.common.beckn_auth import beckn_auth
 from services.common.codec import Decoded, DecodeError, Message, decode, encode
+from services.common.delivery import close_quietly, passing, start_producer
 from services.common.kafka_security import kafka_client_kwargs
 from services.common.metrics import StreamMetrics
 from services.common.settings import ServiceSettings
@@ -77,6 +79,15 @@ class Out:
 class DeadLetter:
     key: bytes | None
     headers: list[tuple[str, bytes]]
+
+
+class _Record(NamedTuple):
+    """One output as sent to the producer (kept to send it again if it is given up)."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]] | None
 
 
 Handler = Callable[[S, Inbound], Sequence[Out]]
@@ -200,6 +211,7 @@ class Runner(Generic[S]):
         log_clock: Callable[[], float] = time.monotonic,
         follow: Sequence[Topic] = (),
         owed: Owed[S] | None = None,
+        resend_backoff_s: float = 1.0,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -227,6 +239,9 @@ class Runner(Generic[S]):
         self._signs = self.auth is not None and self.auth.signs
         self._shared = frozenset(settings.topic(t.name) for t in shared)
         self._shared_poll_s = shared_poll_s
+        self._resend_backoff_s = resend_backoff_s
+        self._owned_producer: AIOKafkaProducer | None = None
+        """The producer the runner built (and may replace); None while it uses one passed in."""
         self._applied: dict[TopicPartition, int] = {}
         """Next offset of each partition already applied to the state (owned or not)."""
         self._state_lock = asyncio.Lock()
@@ -382,15 +397,15 @@ class Runner(Generic[S]):
         outs = list(self._owed(self.state))
         if not outs:
             return
-        assert self._producer is not None
-        sends = []
+        sends: list[asyncio.Future[Any]] = []
+        outbox: list[_Record] = []
         for out in outs:
-            name = self.settings.topic(out.topic.name)
-            sends.append((name, await self._producer.send(name, encode(out.value),
-                                                          key=out.key.encode())))
-        for name, fut in sends:
-            await fut
-            self.metrics.produced.labels(name).inc()
+            outbox.append(_Record(self.settings.topic(out.topic.name), encode(out.value),
+                                  out.key.encode(), None))
+            sends.append(await self._send_when_room(outbox[-1]))
+        await self._deliver(sends, outbox)
+        for rec in outbox:
+            self.metrics.produced.labels(rec.topic).inc()
         log.info("sent %d owed output(s)", len(outs))
         if self._observe is not None:
             for out in outs:
@@ -514,9 +529,86 @@ class Runner(Generic[S]):
             headers.append(("dlq.beckn.error.code", beckn_code.encode()))
         return kind, [DeadLetter(rec.key, headers)]
 
+    async def _deliver(self, sends: list[asyncio.Future[Any]], records: list[_Record]) -> None:
+        """Await every output's acknowledgement. Outputs the producer gave up on for a
+        passing reason are sent again, the same bytes, key and headers, by a new producer, until
+        acknowledged; nothing is committed before.
+
+        aiokafka's idempotent producer retries a sent batch for ever, but fails a batch still
+        waiting for a partition leader after `request_timeout_ms`: a producer that saw the
+        broker's controlled shutdown (leader -1) while the broker then stays away that long.
+        The failed batch leaves a gap in the producer's sequence numbers, which aiokafka does
+        not reset, so the broker refuses its next batch for the partition
+        (OutOfOrderSequenceNumber): a producer with a new id sends them instead. Found by
+        tests/integration/test_runner_broker_restart.py; before, the service exited.
+
+        A copy that did land before is dropped by its readers' message-id dedupe (a Beckn one
+        dead-lettered as a replay). A re-sent output can land after a later output of the same
+        batch on its partition. On SIGTERM during an outage the error is raised: the batch is
+        not committed, and its records are handled again by the next owner.
+        """
+        try:
+            await asyncio.gather(*sends)
+            return
+        except KafkaError:
+            pass
+        while True:
+            results = await asyncio.gather(*sends, return_exceptions=True)
+            failed = [(rec, r) for rec, r in zip(records, results, strict=True)
+                      if isinstance(r, BaseException)]
+            if not failed:
+                return
+            for _, err in failed:
+                if self._stopping.is_set() or self._owned_producer is None \
+                        or not passing(err):
+                    raise err
+            log.warning("%d of %d outputs not acknowledged (%s); sending them again with a "
+                        "new producer", len(failed), len(records),
+                        ", ".join(sorted({type(e).__name__ for _, e in failed})))
+            await asyncio.sleep(self._resend_backoff_s)
+            await self._renew_producer()
+            records = [rec for rec, _ in failed]
+            sends = []
+            for rec in records:
+                self.metrics.produce_retries.labels(rec.topic, "given_up").inc()
+                sends.append(await self._send_when_room(rec))
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        s = self.settings
+        return AIOKafkaProducer(
+            bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=True,
+            linger_ms=2, client_id=f"{s.service_name}-producer",
+            request_timeout_ms=s.producer_request_timeout_ms, **kafka_client_kwargs(s))
+
+    async def _renew_producer(self) -> None:
+        """Replace the producer (all its sends are settled) by one with a new producer id,
+        started once the broker answers again."""
+        old = self._producer
+        self._producer = self._owned_producer = await start_producer(
+            self._new_producer, self._resend_backoff_s, self._stopping)
+        if old is not None:
+            await close_quietly(old)
+
+    async def _send_when_room(self, rec: _Record) -> asyncio.Future[Any]:
+        """`producer.send`, tried again while it times out: the partition's buffer stays full
+        because the broker is away (aiokafka waits `request_timeout_ms` for room, then raises
+        KafkaTimeoutError without taking the record, so trying again cannot double it)."""
+        assert self._producer is not None
+        while True:
+            try:
+                return await self._producer.send(rec.topic, rec.value, key=rec.key,
+                                                  headers=rec.headers)
+            except KafkaTimeoutError:
+                if self._stopping.is_set():
+                    raise
+                self.metrics.produce_retries.labels(rec.topic, "no_room").inc()
+                log.warning("no room in the producer's buffer for %s (broker away?); waiting",
+                            rec.topic)
+
     async def _handle_batch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
         assert self._producer is not None and self._consumer is not None
         sends: list[asyncio.Future[Any]] = []
+        outbox: list[_Record] = []
         produced: list[str] = []
         acked: list[Out] = []
         answered: list[tuple[str, int]] = []
@@ -539,15 +631,20 @@ class Runner(Generic[S]):
                         value = encode(out.value)
                         signed = (self.auth.sign(value, out.value) if self._signs  # type: ignore[union-attr]
                                   and isinstance(out.value, BecknMessage) else None)
-                        sends.append(await self._producer.send(
-                            name, value, key=out.key.encode(), headers=signed))
+                        record = _Record(name, value, out.key.encode(), signed)
                     else:
                         name = self.settings.topic(dead_letter_topic(self.settings.service_name))
-                        sends.append(await self._producer.send(
-                            name, rec.value, key=out.key, headers=out.headers))
+                        record = _Record(name, rec.value, out.key, out.headers)
+                    outbox.append(record)
+                    try:
+                        sent = await self._producer.send(
+                            name, record.value, key=record.key, headers=record.headers)
+                    except KafkaTimeoutError:
+                        sent = await self._send_when_room(record)
+                    sends.append(sent)
                     produced.append(name)
         if sends:
-            await asyncio.gather(*sends)
+            await self._deliver(sends, outbox)
             for name in produced:
                 self.metrics.produced.labels(name).inc()
             acked_ms = time.time() * 1000
@@ -590,10 +687,7 @@ class Runner(Generic[S]):
     async def run(self) -> None:
         s = self.settings
         if self._producer is None:
-            self._producer = AIOKafkaProducer(
-                bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=True,
-                linger_ms=2, client_id=f"{s.service_name}-producer",
-                **kafka_client_kwargs(s))
+            self._producer = self._owned_producer = self._new_producer()
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(
                 bootstrap_servers=s.bootstrap_servers, group_id=s.group,

@@ -31,6 +31,11 @@ class ServiceSettings(BecknAuthSettings, KafkaSecuritySettings):
         5, ge=0, description="dead letters logged in full per reason per interval; the rest "
         "are counted in one summary line per interval (each is still produced and counted)")
     dead_letter_log_interval_s: float = Field(60.0, gt=0, le=86_400)
+    producer_request_timeout_ms: int = Field(
+        40_000, ge=1_000, le=600_000,
+        description="aiokafka request_timeout_ms: also how long a record may wait for a "
+        "partition leader or buffer room before the producer gives it up (the runner then "
+        "sends it again)")
     http_token: SecretStr | None = Field(
         None, description="bearer token for HTTP endpoints that change state (docs/security.md)")
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from contracts.events import (
     ClockAdvanced,
@@ -49,6 +50,7 @@ from contracts.topics import (
 )
 from services.common.beckn_auth import BECKN_TOPICS as BECKN_TOPIC_NAMES
 from services.common.codec import Decoded, decode, encode, envelope
+from services.common.delivery import close_quietly, passing, start_producer
 from services.common.ids import stable_id
 from services.common.keys import service_keys
 from services.replay.domain import jobs_of, sites_of, tick_times
@@ -251,11 +253,21 @@ class Barrier:
         return True
 
     async def wait(self, timeout_s: float = 60) -> None:
+        """A broker that is restarting (its connection refused, its coordinator loading) is
+        asked again, like a busy one, until the deadline (tests/reliability/test_broker_restart)."""
         deadline = time.monotonic() + timeout_s
-        while not await self.quiescent():
+        while True:
+            try:
+                if await self.quiescent():
+                    return
+                pause, problem = 0.005, "still working"
+            except KafkaError as exc:
+                if not (exc.retriable or isinstance(exc, KafkaTimeoutError)):
+                    raise
+                pause, problem = 0.2, f"broker unavailable: {exc!r}"
             if time.monotonic() > deadline:
-                raise TimeoutError(f"services did not settle within {timeout_s:.0f} s")
-            await asyncio.sleep(0.005)
+                raise TimeoutError(f"services did not settle within {timeout_s:.0f} s ({problem})")
+            await asyncio.sleep(pause)
 
 
 async def replay_day(sc: Scenario, bootstrap: str, prefix: str, speed: float,
@@ -264,13 +276,29 @@ async def replay_day(sc: Scenario, bootstrap: str, prefix: str, speed: float,
     """Publish the inventory and drive the clock through the day, tick by tick.
 
     `after_tick(i)` (tests) runs once tick i is sent and before the barrier waits for it."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    def make() -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+
+    producer = make()
     barrier = Barrier(bootstrap, prefix)
     await producer.start()
     await barrier.start()
     try:
         async def publish(topic: str, key: str, value: Any) -> None:
-            await producer.send_and_wait(prefix + topic, encode(value), key=key.encode())
+            """Sent again by a new producer when the producer gives it up while the broker
+            restarts (services/common/delivery.py); a copy that did land is deduplicated."""
+            nonlocal producer
+            while True:
+                try:
+                    await producer.send_and_wait(prefix + topic, encode(value),
+                                                 key=key.encode())
+                    return
+                except KafkaError as exc:
+                    if not passing(exc):
+                        raise
+                    progress(f"broker unavailable ({exc!r}); publishing again")
+                await close_quietly(producer)
+                producer = await start_producer(make, 1.0)
 
         for s in sites_of(sc):
             await publish(SITES.name, s.site_id, envelope(

@@ -126,6 +126,24 @@ def distinct(docs: list[dict[str, Any]], content: Callable[[dict[str, Any]], str
     return {content(d) for d in docs}
 
 
+def doubling(day: Day) -> dict[str, int]:
+    """Confirms and commands seen more than once: under the same id (at-least-once delivery,
+    which consumers dedupe) or with the same content under a new id (a doubled order)."""
+    conf = duplicates(day.confirms, lambda d: d["context"]["message_id"], beckn_content)
+    cmds = duplicates(day.commands, lambda d: d["id"], command_content)
+    return {"redelivered_same_id": conf["same_id"] + cmds["same_id"],
+            "doubled_new_id": conf["same_content_new_id"] + cmds["same_content_new_id"]}
+
+
+def outcome(day: Day, reference: Day, seconds: float) -> dict[str, Any]:
+    """The figures every hurt run writes next to its own (scripts/reliability_report.py)."""
+    return {"confirms": len(distinct(day.confirms, beckn_content)),
+            "commands": len(distinct(day.commands, command_content)),
+            **doubling(day), "dead_letters": day.dead_letters,
+            "dead_letter_reasons": day.dead_letter_reasons, "seconds": round(seconds, 1),
+            **compare(day, reference)}
+
+
 def write_result(name: str, figures: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
