@@ -1,7 +1,8 @@
 """Two metering-validator processes in one consumer group through a real broker: the readings'
 partitions are split between them, a `kill -9` of one mid-run hands its partitions to the other,
 and the verifications published are exactly those of a single instance: the same message ids
-and the same content, none missing and none twice.
+and the same content, none missing and none twice. Before the kill, each instance has published
+only for the sites on its own readings partitions (read from its metrics).
 
 The fleet: twelve UK-EAST sites (spread over the readings topic's three partitions), each with
 its own confirmed order (1500 kW nominated, 12:00-18:00) and its own 30-minute stress event
@@ -22,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from contracts.events import FlexibilityVerified, MeterReadingRecorded, Verdict
 from contracts.topics import BECKN_CALLBACKS, READINGS, VERIFICATIONS
 from services.common.codec import decode, encode, envelope
 from services.common.ids import stable_id
+from services.common.localkafka import free_port
 from services.replay.driver import create_topics
 from tests.integration.streams import poll_until, read_all
 from tests.unit.factories import (
@@ -124,11 +127,23 @@ async def _send(bootstrap: str, topic: str, records: list[tuple[str, bytes]],
         await p.stop()
 
 
-def _spawn(bootstrap: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
+def _spawn(bootstrap: str, prefix: str, log: Path, port: int) -> subprocess.Popen[bytes]:
     env_ = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DEGFLEX_TOPIC_PREFIX": prefix,
-            "DEGFLEX_HTTP_PORT": "0", "PYTHONPATH": str(REPO)}
+            "DEGFLEX_HTTP_PORT": str(port), "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "services.metering_validator"], cwd=REPO,
                             env=env_, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+
+
+def _published_sites(port: int) -> set[str]:
+    """The sites whose verifications this instance published (its domain metric, set from each
+    acknowledged output)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return set(re.findall(r'^flexibility_verified_kw\{[^}]*site="([^"]+)"', text, re.MULTILINE))
+
+
+def _partition(site: str) -> int:
+    return DefaultPartitioner()(site.encode(), [0, 1, 2], [0, 1, 2])
 
 
 def _assigned(log: Path, topic: str) -> set[int] | None:
@@ -192,7 +207,8 @@ async def _run(bootstrap: str, tmp: Path, instances: int) -> tuple[list[Any], di
     callbacks, readings = prefix + BECKN_CALLBACKS.name, prefix + READINGS.name
     verifications = prefix + VERIFICATIONS.name
     logs = [tmp / f"{prefix}{n}.log" for n in range(instances)]
-    procs = [_spawn(bootstrap, prefix, lg) for lg in logs]
+    ports = [free_port() for _ in logs]
+    procs = [_spawn(bootstrap, prefix, lg, port) for lg, port in zip(logs, ports, strict=True)]
     seen: dict[str, Any] = {}
     try:
         # each instance owns some readings partitions, together all three, none twice
@@ -210,6 +226,7 @@ async def _run(bootstrap: str, tmp: Path, instances: int) -> tuple[list[Any], di
         feed = asyncio.create_task(_send(bootstrap, readings, _readings(), pause_s=0.01))
         if instances > 1:
             await poll_until(bootstrap, verifications, lambda rs: len(rs) >= 4, timeout_s=60)
+            seen["published_by"] = [_published_sites(port) for port in ports]
             victim = procs[1]
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait()
@@ -247,15 +264,20 @@ async def test_two_validators_split_rebalance_and_publish_what_one_would(
     first, second = seen["split"]
     assert first and second and not first & second
     assert seen["survivor"] == {0, 1, 2}
-    parts = [0, 1, 2]
-    victims = [_east(i) for i in range(SITES_N)
-               if DefaultPartitioner()(_east(i).encode(), parts, parts) in second]
+    victims = [_east(i) for i in range(SITES_N) if _partition(_east(i)) in second]
     assert victims
+    # before the kill, each instance had published only for the sites on its own readings
+    # partitions (the completing reading is mostly Manchester's, on one instance's partition)
+    by = seen["published_by"]
+    assert len(by[0] | by[1]) >= 4
+    for mine, sites in zip(seen["split"], by, strict=True):
+        assert {_partition(s) for s in sites} <= mine, (mine, sites)
     # nothing lost, nothing different, nothing twice: the same ids with the same content
     two = _verifications(pair)
     assert dict(two) == one
     assert len(two) == len(one)
-    print(f"validator scale-out: readings split {seen['split']}, killed with "
+    print(f"validator scale-out: readings split {seen['split']}, published before the kill "
+          f"{[sorted(b) for b in by]}, killed with "
           f"{seen['killed_at']} of {SITES_N} published, survivor {seen['survivor']}, "
           f"{len(victims)} stressed sites on the victim's partitions, {len(two)} published, "
           f"{len(two) - len(one)} twice")
