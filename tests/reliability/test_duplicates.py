@@ -15,11 +15,9 @@ from contracts.topics import CATALOGUE
 from services.replay.driver import ServiceProcs
 from tests.reliability.harness import (
     Day,
-    beckn_content,
     command_content,
-    compare,
     distinct,
-    duplicates,
+    outcome,
     run_day,
     write_result,
 )
@@ -79,14 +77,10 @@ def test_every_record_twice_changes_nothing(kafka_bootstrap: str, tmp_path: Path
     t0 = time.monotonic()
     day = asyncio.run(run_day(kafka_bootstrap, tmp_path, double, prefix=prefix,
                               before_read=doubler))
-    conf = duplicates(day.confirms, lambda d: d["context"]["message_id"], beckn_content)
-    cmds = duplicates(day.commands, lambda d: d["id"], command_content)
+    figures = outcome(day, reference, time.monotonic() - t0)
     write_result("duplicates", {
         "test": "duplicates", "duplicates_injected": sum(doubler.sent.values()),
-        "duplicates_by_topic": dict(doubler.sent), "restarts": 0,
-        "doubled_new_id": conf["same_content_new_id"] + cmds["same_content_new_id"],
-        "dead_letters": day.dead_letters, "dead_letter_reasons": day.dead_letter_reasons, "seconds": round(time.monotonic() - t0, 1),
-        **compare(day, reference)})
+        "duplicates_by_topic": dict(doubler.sent), "restarts": 0, **figures})
 
     # the seed day's traffic, every topic of it copied
     assert set(doubler.sent) >= {
@@ -106,6 +100,6 @@ def test_every_record_twice_changes_nothing(kafka_bootstrap: str, tmp_path: Path
                for r in day.dead_letter_reasons), day.dead_letter_reasons
     beckn_copies = sum(n for t, n in doubler.sent.items() if t.startswith("beckn."))
     assert 0 < day.dead_letters <= beckn_copies * 6  # each Beckn copy, once per reader at most
-    assert conf["same_content_new_id"] == 0 and cmds["same_content_new_id"] == 0
+    assert figures["doubled_new_id"] == 0
     assert distinct(day.commands, command_content) == distinct(reference.commands,
                                                                command_content)
