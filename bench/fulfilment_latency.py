@@ -45,6 +45,7 @@ from services.common.codec import decode, encode, envelope  # noqa: E402
 from services.common.ids import stable_id  # noqa: E402
 from services.common.localkafka import start_unless_env  # noqa: E402
 from services.replay.driver import create_topics  # noqa: E402
+from tests.e2e.groups import committed_to_end  # noqa: E402
 from tests.unit.factories import (  # noqa: E402
     EAST_14_18,
     MANCHESTER,
@@ -107,26 +108,6 @@ async def _inventory(p: AIOKafkaProducer, prefix: str) -> None:
         await p.send(prefix + BECKN_CALLBACKS.name, encode(
             beckn(Action.ON_CONFIRM, txn, o, timestamp=at("09:00"))), key=txn.encode())
     await p.flush()
-
-
-async def _caught_up(bs: str, group: str, topics: list[str], timeout_s: float = 120) -> None:
-    c = AIOKafkaConsumer(bootstrap_servers=bs, group_id=group, enable_auto_commit=False)
-    await c.start()
-    try:
-        cluster = await c._client.fetch_all_metadata()
-        tps = [TopicPartition(t, p) for t in topics
-               for p in sorted(cluster.partitions_for_topic(t) or ())]
-        ends = await c.end_offsets(tps)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            behind = [tp for tp in tps if (await c.committed(tp) or 0) < ends[tp]]
-            if not behind:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{group} did not catch up in {timeout_s:.0f} s")
-            await asyncio.sleep(0.1)
-    finally:
-        await c.stop()
 
 
 async def _committed_total(bs: str, group: str, topic: str) -> int:
@@ -196,8 +177,8 @@ async def bench(bs: str, n: int, every_ms: float, rate: float, logs: Path) -> di
         procs.append(_spawn("services.load_shifter", bs, prefix, logs / "load-shifter.log"))
         procs.append(_spawn("services.metering_validator", bs, prefix,
                             logs / "metering-validator.log"))
-        await _caught_up(bs, prefix + "load-shifter",
-                         [prefix + t.name for t in (SITES, PLACEMENTS, BECKN_CALLBACKS)])
+        await committed_to_end(bs, prefix + "load-shifter",
+                               [prefix + t.name for t in (SITES, PLACEMENTS, BECKN_CALLBACKS)])
         feed_s = n * every_ms / 1000 + 6
         feeder = subprocess.Popen(
             [sys.executable, __file__, "--feed", bs, prefix + READINGS.name, str(rate),
@@ -215,7 +196,8 @@ async def bench(bs: str, n: int, every_ms: float, rate: float, logs: Path) -> di
         out, _ = feeder.communicate(timeout=feed_s + 60)
         m = re.search(r"fed (\d+) readings in ([\d.]+) s", out)
         fed, fed_s = (int(m.group(1)), float(m.group(2))) if m else (0, 1.0)
-        await _caught_up(bs, prefix + "load-shifter", [prefix + BECKN_CALLBACKS.name])
+        await committed_to_end(bs, prefix + "load-shifter", [prefix + BECKN_CALLBACKS.name],
+                               timeout_s=120)
         validated = await _committed_total(bs, prefix + "metering-validator",
                                            prefix + READINGS.name)
     finally:

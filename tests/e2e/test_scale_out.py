@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.beckn.models import Action, OrderStatus
 from contracts.events import CommandAction, SiteCommandIssued
@@ -32,6 +27,7 @@ from contracts.topics import BECKN_CALLBACKS, COMMANDS, PLACEMENTS, SITES
 from services.common.codec import decode, encode
 from services.common.ids import stable_id
 from services.replay.driver import create_topics
+from tests.e2e.groups import assigned, committed_to_end, spawn, stop, until
 from tests.integration.streams import poll_until, produce, read_all
 from tests.unit.factories import (
     EAST_14_18,
@@ -52,7 +48,6 @@ from tests.unit.factories import (
 
 pytestmark = pytest.mark.kafka
 
-REPO = Path(__file__).resolve().parents[2]
 SITES_N = 12
 EXPECTED = 4 * SITES_N  # per event: pause the sweep, start it at Manchester, discharge, recharge
 
@@ -103,49 +98,12 @@ async def _inventory(bootstrap: str, prefix: str) -> None:
                       key=txn.encode())
 
 
-def _spawn(bootstrap: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
-    env_ = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DEGFLEX_TOPIC_PREFIX": prefix,
-            "DEGFLEX_HTTP_PORT": "0", "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "services.load_shifter"], cwd=REPO,
-                            env=env_, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
-def _assigned(log: Path, topic: str) -> set[int] | None:
-    """The instance's latest assignment of `topic`'s partitions, from its log."""
-    got = None
-    for ln in log.read_text(errors="replace").splitlines():
-        if "partitions assigned:" in ln:
-            got = {int(p) for p in re.findall(re.escape(topic) + r"\[(\d+)\]", ln)}
-    return got
 
 
-async def _until(cond: Any, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
-async def _committed_to_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    """Wait until the group has committed every record now on `topics` (all handled)."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await c.start()
-    try:
-        cluster = await c._client.fetch_all_metadata()
-        tps = [TopicPartition(t, p) for t in topics
-               for p in sorted(cluster.partitions_for_topic(t) or ())]
-        ends = await c.end_offsets(tps)
-        deadline = time.monotonic() + 60
-        while True:
-            behind = [tp for tp in tps if (await c.committed(tp) or 0) < ends[tp]]
-            if not behind:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError("the group did not handle the inventory in 60 s")
-            await asyncio.sleep(0.1)
-    finally:
-        await c.stop()
 
 
 def _commands(recs: list[Any]) -> list[tuple[str, SiteCommandIssued]]:
@@ -157,16 +115,6 @@ def _commands(recs: list[Any]) -> list[tuple[str, SiteCommandIssued]]:
     return out
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 async def _run(bootstrap: str, tmp: Path, instances: int) -> tuple[list[Any], dict[str, Any]]:
@@ -175,19 +123,19 @@ async def _run(bootstrap: str, tmp: Path, instances: int) -> tuple[list[Any], di
     await _inventory(bootstrap, prefix)
     callbacks, commands = prefix + BECKN_CALLBACKS.name, prefix + COMMANDS.name
     logs = [tmp / f"{prefix}{n}.log" for n in range(instances)]
-    procs = [_spawn(bootstrap, prefix, lg) for lg in logs]
+    procs = [spawn("services.load_shifter", bootstrap, prefix, lg) for lg in logs]
     seen: dict[str, Any] = {}
     try:
         # each instance owns some callbacks partitions, together all three, none twice
         def split() -> bool:
-            got = [_assigned(lg, callbacks) for lg in logs]
+            got = [assigned(lg, callbacks) for lg in logs]
             return (all(g for g in got) and sum(len(g) for g in got if g) == 3
                     and set().union(*[g for g in got if g]) == {0, 1, 2})
-        await _until(split)
-        seen["split"] = [_assigned(lg, callbacks) for lg in logs]
+        await until(split)
+        seen["split"] = [assigned(lg, callbacks) for lg in logs]
         # the plan is known before the grid raises anything (its records are on other topics
         # and partitions than the events, with no order between them)
-        await _committed_to_end(bootstrap, prefix + "load-shifter",
+        await committed_to_end(bootstrap, prefix + "load-shifter",
                                 [prefix + t.name for t in (SITES, PLACEMENTS, BECKN_CALLBACKS)])
         half = SITES_N // 2
         for i in range(half):
@@ -197,9 +145,9 @@ async def _run(bootstrap: str, tmp: Path, instances: int) -> tuple[list[Any], di
             victim = procs[1]
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait()
-            seen["killed_owned"] = _assigned(logs[1], callbacks)
-            await _until(lambda: _assigned(logs[0], callbacks) == {0, 1, 2}, 90)
-            seen["survivor"] = _assigned(logs[0], callbacks)
+            seen["killed_owned"] = assigned(logs[1], callbacks)
+            await until(lambda: assigned(logs[0], callbacks) == {0, 1, 2}, 90)
+            seen["survivor"] = assigned(logs[0], callbacks)
         for i in range(half, SITES_N):
             await produce(bootstrap, callbacks, [_stress(i)], key=_txn(i).encode())
         await poll_until(bootstrap, commands, lambda rs: len(
@@ -207,7 +155,7 @@ async def _run(bootstrap: str, tmp: Path, instances: int) -> tuple[list[Any], di
         await asyncio.sleep(1.0)  # anything late (a duplicate) would show up now
         return await read_all(bootstrap, commands), seen
     finally:
-        _stop(procs)
+        stop(procs)
         for lg in logs:
             assert "Traceback" not in lg.read_text(errors="replace"), lg.read_text()[-3000:]
 

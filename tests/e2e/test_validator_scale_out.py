@@ -20,16 +20,13 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.beckn.models import Action, OrderStatus
@@ -40,6 +37,7 @@ from services.common.codec import decode, encode, envelope
 from services.common.ids import stable_id
 from services.common.localkafka import free_port
 from services.replay.driver import create_topics
+from tests.e2e.groups import assigned, committed_to_end, spawn, stop, until
 from tests.integration.streams import poll_until, read_all
 from tests.unit.factories import (
     EAST_14_18,
@@ -54,7 +52,6 @@ from tests.unit.factories import (
 
 pytestmark = pytest.mark.kafka
 
-REPO = Path(__file__).resolve().parents[2]
 SITES_N = 12
 MAN_TXN = stable_id("order", "order-manchester-scale-out")
 SLOTS = [f"{12 + h // 2:02d}:{30 * (h % 2):02d}" for h in range(13)]  # 12:00 ... 18:00
@@ -127,11 +124,6 @@ async def _send(bootstrap: str, topic: str, records: list[tuple[str, bytes]],
         await p.stop()
 
 
-def _spawn(bootstrap: str, prefix: str, log: Path, port: int) -> subprocess.Popen[bytes]:
-    env_ = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DEGFLEX_TOPIC_PREFIX": prefix,
-            "DEGFLEX_HTTP_PORT": str(port), "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "services.metering_validator"], cwd=REPO,
-                            env=env_, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
 def _published_sites(port: int) -> set[str]:
@@ -146,49 +138,12 @@ def _partition(site: str) -> int:
     return DefaultPartitioner()(site.encode(), [0, 1, 2], [0, 1, 2])
 
 
-def _assigned(log: Path, topic: str) -> set[int] | None:
-    """The instance's latest assignment of `topic`'s partitions, from its log."""
-    got = None
-    for ln in log.read_text(errors="replace").splitlines():
-        if "partitions assigned:" in ln:
-            got = {int(p) for p in re.findall(re.escape(topic) + r"\[(\d+)\]", ln)}
-    return got
 
 
-async def _until(cond: Any, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
-async def _committed_to_end(bootstrap: str, group: str, topic: str) -> None:
-    """Wait until the group has committed every record now on `topic` (all handled)."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await c.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(3)]
-        ends = await c.end_offsets(tps)
-        deadline = time.monotonic() + 60
-        while [tp for tp in tps if (await c.committed(tp) or 0) < ends[tp]]:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the group did not handle {topic} in 60 s")
-            await asyncio.sleep(0.1)
-    finally:
-        await c.stop()
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def _verifications(recs: list[Any]) -> list[tuple[str, FlexibilityVerified]]:
@@ -208,20 +163,20 @@ async def _run(bootstrap: str, tmp: Path, instances: int) -> tuple[list[Any], di
     verifications = prefix + VERIFICATIONS.name
     logs = [tmp / f"{prefix}{n}.log" for n in range(instances)]
     ports = [free_port() for _ in logs]
-    procs = [_spawn(bootstrap, prefix, lg, port) for lg, port in zip(logs, ports, strict=True)]
+    procs = [spawn("services.metering_validator", bootstrap, prefix, lg, port) for lg, port in zip(logs, ports, strict=True)]
     seen: dict[str, Any] = {}
     try:
         # each instance owns some readings partitions, together all three, none twice
         def split() -> bool:
-            got = [_assigned(lg, readings) for lg in logs]
+            got = [assigned(lg, readings) for lg in logs]
             return (all(got) and sum(len(g) for g in got if g) == 3
                     and set().union(*[g for g in got if g]) == {0, 1, 2})
-        await _until(split)
-        seen["split"] = [_assigned(lg, readings) for lg in logs]
+        await until(split)
+        seen["split"] = [assigned(lg, readings) for lg in logs]
         # the grid's records come before the readings that end the events (as on a real day;
         # a receiving acceptance read after the event is metered is a documented limit)
         await _send(bootstrap, callbacks, _callbacks())
-        await _committed_to_end(bootstrap, prefix + "metering-validator", callbacks)
+        await committed_to_end(bootstrap, prefix + "metering-validator", [callbacks])
         await asyncio.sleep(0.5)  # every instance follows the other's callbacks (50 ms polls)
         feed = asyncio.create_task(_send(bootstrap, readings, _readings(), pause_s=0.01))
         if instances > 1:
@@ -231,15 +186,15 @@ async def _run(bootstrap: str, tmp: Path, instances: int) -> tuple[list[Any], di
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait()
             seen["killed_at"] = len(await read_all(bootstrap, verifications))
-            await _until(lambda: _assigned(logs[0], readings) == {0, 1, 2}, 90)
-            seen["survivor"] = _assigned(logs[0], readings)
+            await until(lambda: assigned(logs[0], readings) == {0, 1, 2}, 90)
+            seen["survivor"] = assigned(logs[0], readings)
         await feed
         await poll_until(bootstrap, verifications, lambda rs: len(
             {decode(r.value).value.id for r in rs}) >= SITES_N, timeout_s=90)
         await asyncio.sleep(1.5)  # anything late (a duplicate) would show up now
         return await read_all(bootstrap, verifications), seen
     finally:
-        _stop(procs)
+        stop(procs)
         for lg in logs:
             assert "Traceback" not in lg.read_text(errors="replace"), lg.read_text()[-3000:]
 
