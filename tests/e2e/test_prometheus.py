@@ -42,6 +42,7 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 SPEED = 3600  # an event hour per wall second: the day takes 24 s
 SCRAPE = "500ms"
+SCRAPE_S = 0.5
 CAM, MAN = "cambridge-east", "manchester"
 CAM_ORDER, MAN_ORDER = "order-cambridge-east-20251117", "order-manchester-20251117"
 EVENT = "stress-uk-east-1400"
@@ -172,10 +173,12 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
                                lambda m: progress.append((time.monotonic() - t0, m))))
         asyncio.run(wait_statement(kafka_bootstrap, prefix, 60))
         progress.append((time.monotonic() - t0, "settled"))
-        # every service has observed all it will: a scrape started after now sees it all
+        # every service has observed all it will: a scrape started after now sees it all. Wait
+        # for two such scrapes: a counter first written at the day's end (settlement's
+        # statement) needs two samples before rate() over it has any value.
         settled_at = time.time()
-        _until("every service scraped after the day settled",
-               lambda: live.value("min(timestamp(up))") > settled_at, 30)
+        _until("every service scraped twice after the day settled",
+               lambda: live.value("min(timestamp(up))") > settled_at + 2 * SCRAPE_S, 30)
         live.texts.update({name: _get(f"http://127.0.0.1:{p}/metrics").decode()
                            for name, p in procs.ports.items()})
         yield live
