@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from services.common.codec import decode, encode, envelope  # noqa: E402
 from services.common.ids import stable_id  # noqa: E402
 from services.common.localkafka import start_unless_env  # noqa: E402
 from services.replay.driver import create_topics  # noqa: E402
-from tests.e2e.groups import committed_to_end  # noqa: E402
+from tests.e2e.groups import committed_to_end, spawn  # noqa: E402
 from tests.unit.factories import (  # noqa: E402
     EAST_14_18,
     MANCHESTER,
@@ -123,13 +122,6 @@ async def _committed_total(bs: str, group: str, topic: str) -> int:
         await c.stop()
 
 
-def _spawn(module: str, bs: str, prefix: str, log: Path) -> subprocess.Popen[bytes]:
-    e = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bs, "DEGFLEX_TOPIC_PREFIX": prefix,
-         "DEGFLEX_HTTP_PORT": "0", "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", module], cwd=REPO, env=e,
-                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-
-
 async def feed(bs: str, topic: str, rate: float, seconds: float) -> None:
     """The readings feeder (its own process): `rate` readings/s in 10 ms slices."""
     p = AIOKafkaProducer(bootstrap_servers=bs, acks="all", linger_ms=5,
@@ -174,8 +166,8 @@ async def bench(bs: str, n: int, every_ms: float, rate: float, logs: Path) -> di
     procs = []
     try:
         await _inventory(p, prefix)
-        procs.append(_spawn("services.load_shifter", bs, prefix, logs / "load-shifter.log"))
-        procs.append(_spawn("services.metering_validator", bs, prefix,
+        procs.append(spawn("services.load_shifter", bs, prefix, logs / "load-shifter.log"))
+        procs.append(spawn("services.metering_validator", bs, prefix,
                             logs / "metering-validator.log"))
         await committed_to_end(bs, prefix + "load-shifter",
                                [prefix + t.name for t in (SITES, PLACEMENTS, BECKN_CALLBACKS)])

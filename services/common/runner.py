@@ -407,12 +407,17 @@ class Runner(Generic[S]):
         for rec in outbox:
             self.metrics.produced.labels(rec.topic).inc()
         log.info("sent %d owed output(s)", len(outs))
-        if self._observe is not None:
-            for out in outs:
-                try:
-                    self._observe(out)
-                except Exception:  # metrics must never stop the stream
-                    log.exception("metrics observer failed on %s", out.topic.name)
+        self._observe_acked(outs)
+
+    def _observe_acked(self, outs: Sequence[Out]) -> None:
+        """Show acknowledged outputs to the service's observer (its domain metrics)."""
+        if self._observe is None:
+            return
+        for out in outs:
+            try:
+                self._observe(out)
+            except Exception:  # metrics must never stop the stream
+                log.exception("metrics observer failed on %s", out.topic.name)
 
     async def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offsets of partitions (assigned or not), in one request."""
@@ -636,12 +641,7 @@ class Runner(Generic[S]):
                         name = self.settings.topic(dead_letter_topic(self.settings.service_name))
                         record = _Record(name, rec.value, out.key, out.headers)
                     outbox.append(record)
-                    try:
-                        sent = await self._producer.send(
-                            name, record.value, key=record.key, headers=record.headers)
-                    except KafkaTimeoutError:
-                        sent = await self._send_when_room(record)
-                    sends.append(sent)
+                    sends.append(await self._send_when_room(record))
                     produced.append(name)
         if sends:
             await self._deliver(sends, outbox)
@@ -650,12 +650,7 @@ class Runner(Generic[S]):
             acked_ms = time.time() * 1000
             for kind, ts in answered:
                 self.metrics.response_seconds.labels(kind).observe(max(0.0, acked_ms - ts) / 1000)
-            if self._observe is not None:
-                for out in acked:
-                    try:
-                        self._observe(out)
-                    except Exception:  # metrics must never stop the stream
-                        log.exception("metrics observer failed on %s", out.topic.name)
+            self._observe_acked(acked)
         self._flush_counts()
         if commits:
             # Every output of this batch is acknowledged: its offsets may be committed. The
