@@ -25,7 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import KafkaError
 
 from contracts.events import (
     ClockAdvanced,
@@ -262,7 +262,7 @@ class Barrier:
                     return
                 pause, problem = 0.005, "still working"
             except KafkaError as exc:
-                if not (exc.retriable or isinstance(exc, KafkaTimeoutError)):
+                if not passing(exc):
                     raise
                 pause, problem = 0.2, f"broker unavailable: {exc!r}"
             if time.monotonic() > deadline:
